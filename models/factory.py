@@ -1,0 +1,126 @@
+"""One small factory that builds every network an objective needs, from one config.
+
+Objectives never pick layer types: they ask the factory for a role (``generator``,
+``critic`` with some output size, ``decoder`` from some code size) and the configured
+architecture answers. Architectures register themselves by name, so the convolutional
+ones plug in exactly like the MLP one and every objective runs on every architecture.
+
+Each network is built for R stacked runs (see `models.stacked`); run r is initialised from
+its own seed and the network's role, so a run's initial weights do not depend on which
+other runs share its stack.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from models.stacked import StackedMLP
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Network sizes shared by every objective.
+
+    ``width``/``depth``/``activation``/``out_activation`` shape the generator;
+    ``critic_width``/``critic_depth`` shape the discriminator, projector, encoder and
+    decoder (the paper uses 100-100 for all of them on the ring).
+    """
+
+    arch: str = "mlp"
+    width: int = 100
+    depth: int = 2
+    activation: str = "relu"
+    out_activation: str = "identity"
+    critic_width: int = 100
+    critic_depth: int = 2
+
+
+class Architecture(Protocol):
+    """Builds stacked networks for R runs; ``gens`` holds one seeded generator per run."""
+
+    def generator(self, cfg: ArchConfig, noise_dims: Sequence[int], x_shape: tuple[int, ...],
+                  gens: Sequence[torch.Generator]) -> nn.Module: ...
+
+    def critic(self, cfg: ArchConfig, x_shape: tuple[int, ...], out_dim: int,
+               gens: Sequence[torch.Generator]) -> nn.Module: ...
+
+    def decoder(self, cfg: ArchConfig, in_dim: int, x_shape: tuple[int, ...],
+                gens: Sequence[torch.Generator]) -> nn.Module: ...
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register_architecture(name: str) -> Callable[[type], type]:
+    """Class decorator: make an `Architecture` available as ``ArchConfig(arch=name)``."""
+    def deco(cls: type) -> type:
+        ARCHITECTURES[name] = cls()
+        return cls
+    return deco
+
+
+@register_architecture("mlp")
+class MLPArchitecture:
+    """Fully connected networks for toy data (and flattened images)."""
+
+    def generator(self, cfg, noise_dims, x_shape, gens):
+        net = StackedMLP(len(gens), (max(noise_dims),), [cfg.width] * cfg.depth, x_shape,
+                         cfg.activation, cfg.out_activation)
+        net.reset(gens, noise_dims)
+        return net
+
+    def critic(self, cfg, x_shape, out_dim, gens):
+        net = StackedMLP(len(gens), x_shape, [cfg.critic_width] * cfg.critic_depth, (out_dim,), "relu")
+        net.reset(gens)
+        return net
+
+    def decoder(self, cfg, in_dim, x_shape, gens):
+        net = StackedMLP(len(gens), (in_dim,), [cfg.critic_width] * cfg.critic_depth, x_shape, "relu")
+        net.reset(gens)
+        return net
+
+
+def role_seed(seed: int, role: str) -> int:
+    """A stable 63-bit seed for (run seed, network role), independent of the process."""
+    digest = hashlib.sha256(f"{seed}/{role}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class NetFactory:
+    """Builds the networks of R stacked runs (seeds ``seeds``, noise sizes ``noise_dims``)."""
+
+    def __init__(self, cfg: ArchConfig, x_shape: Sequence[int], noise_dims: Sequence[int],
+                 seeds: Sequence[int], device: torch.device | str = "cpu"):
+        if cfg.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {cfg.arch!r}; choose from {sorted(ARCHITECTURES)}")
+        if len(noise_dims) != len(seeds):
+            raise ValueError("need one noise dimension per run")
+        self.cfg, self.x_shape = cfg, tuple(x_shape)
+        self.noise_dims, self.seeds = list(noise_dims), list(seeds)
+        self.device = torch.device(device)
+        self.arch = ARCHITECTURES[cfg.arch]
+
+    @property
+    def runs(self) -> int:
+        return len(self.seeds)
+
+    def _gens(self, role: str) -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(role_seed(s, role)) for s in self.seeds]
+
+    def generator(self) -> nn.Module:
+        """The generator G: noise ``(R, B, max noise dim)`` -> samples ``(R, B, *x_shape)``."""
+        net = self.arch.generator(self.cfg, self.noise_dims, self.x_shape, self._gens("generator"))
+        return net.to(self.device)
+
+    def critic(self, out_dim: int, role: str = "critic") -> nn.Module:
+        """A network from data space to ``out_dim`` features (discriminator, projector, encoder)."""
+        return self.arch.critic(self.cfg, self.x_shape, out_dim, self._gens(role)).to(self.device)
+
+    def decoder(self, in_dim: int, role: str = "decoder") -> nn.Module:
+        """A network from an ``in_dim`` code back to data space (MMD-GAN's autoencoder)."""
+        return self.arch.decoder(self.cfg, in_dim, self.x_shape, self._gens(role)).to(self.device)

@@ -1,0 +1,116 @@
+"""Layers that hold R independent runs in one set of tensors.
+
+A stacked network maps ``(R, B, *in_shape) -> (R, B, *out_shape)``: run r only ever sees
+its own slice of every parameter. Because Adam, RMSprop and weight clipping act
+elementwise, optimising the stacked tensors is exactly optimising R separate networks,
+while each matrix product covers all runs at once (one ``baddbmm`` instead of R ``addmm``).
+
+Runs in a stack may have different true input sizes (for example different noise
+dimensions): inputs are zero-padded to the largest size and the padded weight rows start
+at zero. Their gradient is ``padded_input^T @ delta = 0``, so they stay zero and the run
+computes exactly what an unpadded network would.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """An activation module by name (``relu``, ``leaky_relu``, ``tanh``, ``elu``, ...)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class StackedLinear(nn.Module):
+    """R affine maps ``x[r] @ weight[r] + bias[r]``; ``weight`` is ``(R, in, out)``."""
+
+    def __init__(self, runs: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(runs, in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(runs, 1, out_features))
+
+    def reset(self, generators: Sequence[torch.Generator], fan_ins: Sequence[int]) -> None:
+        """``nn.Linear``'s default init per run, U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        over each run's true ``fan_in`` rows; padded rows stay zero."""
+        with torch.no_grad():
+            self.weight.zero_()
+            out = self.weight.shape[-1]
+            for r, (gen, fan_in) in enumerate(zip(generators, fan_ins)):
+                bound = 1.0 / math.sqrt(fan_in)
+                w = torch.empty(fan_in, out).uniform_(-bound, bound, generator=gen)
+                b = torch.empty(1, out).uniform_(-bound, bound, generator=gen)
+                self.weight[r, :fan_in].copy_(w)
+                self.bias[r].copy_(b)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class StackedMLP(nn.Module):
+    """An MLP per run: ``in -> [hidden, activation] x depth -> out [-> out_activation]``.
+
+    Inputs ``(R, B, *in_shape)`` are flattened to ``(R, B, in)``; outputs are reshaped to
+    ``(R, B, *out_shape)``.
+    """
+
+    def __init__(self, runs: int, in_shape: Sequence[int], hidden: Sequence[int],
+                 out_shape: Sequence[int], act: str = "relu", out_act: str = "identity"):
+        super().__init__()
+        self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
+        sizes = [math.prod(self.in_shape), *hidden, math.prod(self.out_shape)]
+        self.linears = nn.ModuleList(StackedLinear(runs, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.acts = nn.ModuleList(activation(act) for _ in hidden)
+        self.out_act = activation(out_act)
+
+    def reset(self, generators: Sequence[torch.Generator], in_sizes: Sequence[int] | None = None) -> None:
+        """Initialise each run from its own generator; ``in_sizes`` are the runs' true input sizes."""
+        first = in_sizes or [self.linears[0].weight.shape[1]] * len(generators)
+        for i, lin in enumerate(self.linears):
+            fan_ins = first if i == 0 else [lin.weight.shape[1]] * len(generators)
+            lin.reset(generators, fan_ins)
+
+    def forward(self, x: Tensor) -> Tensor:
+        r, b = x.shape[:2]
+        h = x.reshape(r, b, -1)
+        for lin, act in zip(self.linears, self.acts):
+            h = act(lin(h))
+        return self.out_act(self.linears[-1](h)).reshape(r, b, *self.out_shape)
+
+    def run_state_dict(self, r: int, in_size: int | None = None) -> dict[str, Tensor]:
+        """Run r's weights as a 1-run `StackedMLP` whose input is ``in_size`` wide (padding dropped)."""
+        state = {k: v[r:r + 1].detach().clone() for k, v in self.state_dict().items()}
+        if in_size is not None:
+            state["linears.0.weight"] = state["linears.0.weight"][:, :in_size].clone()
+        return state
+
+
+class PerRun(nn.Module):
+    """R independent copies of an ordinary network (e.g. a conv net) behind the stacked
+    interface ``(R, B, *in) -> (R, B, *out)``. Runs are evaluated one after another."""
+
+    def __init__(self, nets: Sequence[nn.Module]):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if len(self.nets) == 1:
+            return self.nets[0](x[0]).unsqueeze(0)
+        return torch.stack([net(xr) for net, xr in zip(self.nets, x)])
+
+    def run_state_dict(self, r: int, in_size: int | None = None) -> dict[str, Tensor]:
+        """Run r's weights as a 1-run `PerRun`."""
+        return {f"nets.0.{k}": v.detach().clone() for k, v in self.nets[r].state_dict().items()}

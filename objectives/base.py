@@ -1,0 +1,122 @@
+"""The one interface every objective implements, and the noise source the runner hands it.
+
+An objective owns its networks (asked from the shared `models.NetFactory`) and optimisers,
+and advances training by one *generator step* per ``step`` call. All tensors carry R
+stacked runs on dim 0; every loss is computed per run (shape ``(R,)``) and summed before
+differentiation, so each run receives exactly its own gradient.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from models import NetFactory
+
+
+class NoiseSource:
+    """Per-run noise ``z``: run r draws ``noise_dims[r]`` values from its own generator and is
+    zero-padded to the largest noise dimension of the stack (see `models.stacked`)."""
+
+    def __init__(self, noise_dims: Sequence[int], seeds: Sequence[int], device: torch.device,
+                 distribution: str = "normal"):
+        if distribution not in ("normal", "uniform"):
+            raise ValueError(f"unknown noise distribution {distribution!r}; use normal or uniform")
+        self.noise_dims, self.device, self.distribution = list(noise_dims), device, distribution
+        self.width = max(self.noise_dims)
+        self.generators = [torch.Generator(device=device).manual_seed(int(s) + 7919) for s in seeds]
+
+    def __call__(self, n: int) -> Tensor:
+        """Noise of shape ``(R, n, max noise dim)``: N(0, 1) or U(-1, 1) per run."""
+        zs = []
+        for gen, dim in zip(self.generators, self.noise_dims):
+            if self.distribution == "normal":
+                z = torch.randn(n, dim, generator=gen, device=self.device)
+            else:
+                z = torch.rand(n, dim, generator=gen, device=self.device).mul_(2).sub_(1)
+            zs.append(z if dim == self.width else nn.functional.pad(z, (0, self.width - dim)))
+        return torch.stack(zs)
+
+    def state_dict(self) -> list[Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def load_state_dict(self, states: Sequence[Tensor]) -> None:
+        for g, s in zip(self.generators, states):
+            g.set_state(s)
+
+
+def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
+                   betas: tuple[float, float] = (0.5, 0.999)) -> torch.optim.Optimizer:
+    """Adam or RMSprop; both act elementwise, so stacked runs stay independent."""
+    params = list(params)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+    raise ValueError(f"unknown optimizer {kind!r}; use adam or rmsprop")
+
+
+def set_grads(loss: Tensor, params: Sequence[nn.Parameter], retain_graph: bool = False) -> None:
+    """Store d(loss)/d(params) in ``.grad`` without touching any other parameter's gradient."""
+    for p, g in zip(params, torch.autograd.grad(loss, params, retain_graph=retain_graph)):
+        p.grad = g
+
+
+class Objective(ABC):
+    """Trains ``self.generator`` by one generator step per `step` call.
+
+    Subclasses set ``name``, ``defaults`` (hyperparameters per data kind, ``"toy"`` and
+    ``"image"``), build their networks from the factory in ``__init__`` (registering them
+    with `add_net` / `add_optimizer` so state saving is automatic) and implement `step`.
+    """
+
+    name: ClassVar[str]
+    defaults: ClassVar[Mapping[str, Mapping[str, Any]]]
+
+    def __init__(self, factory: NetFactory, noise: NoiseSource, hp: Mapping[str, Any]):
+        self.factory, self.noise, self.hp = factory, noise, dict(hp)
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.generator = self.add_net("generator", factory.generator())
+
+    @property
+    def batches_per_step(self) -> int:
+        """How many real batches one generator step consumes (MMD-GAN: n_critic + 1)."""
+        return 1
+
+    @abstractmethod
+    def step(self, real: Tensor) -> dict[str, Tensor]:
+        """One generator step on ``real`` of shape ``(batches_per_step, R, B, *x_shape)``.
+
+        Returns scalar diagnostics per run, each of shape ``(R,)``, always in the same
+        order; the runner stores them without synchronising with the device.
+        """
+
+    def add_net(self, name: str, net: nn.Module) -> nn.Module:
+        self.nets[name] = net
+        return net
+
+    def add_optimizer(self, name: str, params: Iterable[nn.Parameter], kind: str = "adam",
+                      lr: float | None = None) -> torch.optim.Optimizer:
+        """An optimiser from the hyperparameters ``optimizer``, ``lr``, ``beta1``, ``beta2``."""
+        betas = (self.hp.get("beta1", 0.5), self.hp.get("beta2", 0.999))
+        opt = make_optimizer(params, self.hp.get("optimizer", kind), lr or self.hp["lr"], betas)
+        self.optimizers[name] = opt
+        return opt
+
+    def features(self, x: Tensor) -> Tensor | None:
+        """The learned low-dimensional view of ``x`` (projector / encoder), if the objective has one."""
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"nets": {k: v.state_dict() for k, v in self.nets.items()},
+                "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for k, v in state["nets"].items():
+            self.nets[k].load_state_dict(v)
+        for k, v in state["optimizers"].items():
+            self.optimizers[k].load_state_dict(v)

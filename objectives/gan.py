@@ -1,0 +1,50 @@
+"""GAN (Goodfellow et al. 2014) with the non-saturating generator loss.
+
+Per iteration: one discriminator step on binary cross-entropy (real -> 1, generated -> 0),
+then one generator step on -log D(G(z)) against the updated discriminator, reusing the
+same generated batch (as in the PyTorch DCGAN reference).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from objectives.base import Objective, set_grads
+from objectives.registry import register
+
+
+@register
+class GAN(Objective):
+    name = "gan"
+    defaults = {
+        "toy": {"lr": 1e-4, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam"},
+        "image": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam"},
+    }
+
+    def __init__(self, factory, noise, hp):
+        super().__init__(factory, noise, hp)
+        self.disc = self.add_net("discriminator", factory.critic(1, "discriminator"))
+        self.opt_d = self.add_optimizer("discriminator", self.disc.parameters())
+        self.opt_g = self.add_optimizer("generator", self.generator.parameters())
+        self.g_params = list(self.generator.parameters())
+
+    def step(self, real: Tensor) -> dict[str, Tensor]:
+        x = real[0]
+        fake = self.generator(self.noise(x.shape[1]))
+        logits = self.disc(torch.cat([x, fake.detach()], 1))
+        n = x.shape[1]
+        # BCE with logits: -log sigmoid(l) = softplus(-l), -log(1 - sigmoid(l)) = softplus(l)
+        loss_d = F.softplus(-logits[:, :n]).mean((1, 2)) + F.softplus(logits[:, n:]).mean((1, 2))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.sum().backward()
+        self.opt_d.step()
+
+        fake_logits = self.disc(fake)
+        loss_g = F.softplus(-fake_logits).mean((1, 2))
+        set_grads(loss_g.sum(), self.g_params)
+        self.opt_g.step()
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+                "d_real": logits[:, :n].detach().sigmoid().mean((1, 2)),
+                "d_fake": logits[:, n:].detach().sigmoid().mean((1, 2))}
+

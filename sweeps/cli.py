@@ -1,0 +1,97 @@
+"""Command-line plumbing shared by the entry points: one-line errors, typed overrides, devices."""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from typing import Any, NoReturn
+
+import torch
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line on stderr with exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (``prog: error: ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def parse_value(text: str) -> Any:
+    """``"1e-3"`` -> 0.001, ``"1,2,4"`` -> (1, 2, 4), ``"adam"`` -> ``"adam"``."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return tuple(value) if isinstance(value, list) else value
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["lr=1e-3", "sigmas=1,2"]`` -> ``{"lr": 0.001, "sigmas": (1, 2)}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def parse_int_list(text: str, name: str) -> list[int]:
+    """``"2,4,8"`` -> [2, 4, 8]; every entry must be a positive integer."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{name} expects comma-separated integers, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{name} is empty")
+    if any(v <= 0 for v in values) and name != "--seeds":
+        raise UsageError(f"{name} values must be positive, got {text!r}")
+    if any(v < 0 for v in values):
+        raise UsageError(f"{name} values must be non-negative, got {text!r}")
+    return values
+
+
+def check_device(name: str) -> torch.device:
+    """A usable torch device, or `UsageError` naming what is available."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise UsageError(f"device {name} requested but CUDA is not available on this machine")
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"device {name} does not exist (this machine has {count} CUDA device(s))")
+    elif device.type != "cpu":
+        raise UsageError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
+    return device
+
+
+def add_plugin_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                        help="import a module or .py file that registers extra objectives "
+                             "(repeatable); see docs/adding-an-objective.md")
+
+
+def load_plugins(specs: list[str]) -> None:
+    import objectives
+    for spec in specs:
+        try:
+            objectives.load_plugin(spec)
+        except (ImportError, FileNotFoundError) as err:
+            raise UsageError(f"cannot load plugin {spec!r}: {err}") from None
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

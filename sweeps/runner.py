@@ -1,0 +1,221 @@
+"""Training engine: a stack of R runs of one objective trained together as one batched model.
+
+Runs can share a stack when they differ only in seed and noise dimension
+(`RunConfig.stack_key`); R = 1 is an ordinary single run. Each run draws its noise, its
+real batches, its initial weights and its training set from its own seed, so a run's
+numbers do not depend on which runs share its stack (up to float rounding of batched
+kernels). The loop itself is `Trainer.train`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import data
+import objectives
+from models import ArchConfig, NetFactory
+
+CHECK_EVERY = 250  # steps between divergence checks (one host sync each)
+EXPLODE_FACTOR = 100.0  # samples farther than this x the data's max |x| count as exploded
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run. ``hp`` overrides the objective's defaults."""
+
+    model: str = "gram"
+    dataset: str = "ring2d"
+    arch: str = "mlp"
+    noise_dim: int = 4
+    width: int = 100
+    depth: int = 2
+    steps: int = 10_500
+    batch: int = 200
+    seed: int = 0
+    noise: str = "normal"
+    n_samples: int = 10_000
+    hp: tuple[tuple[str, Any], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hp", tuple(sorted((k, _freeze(v)) for k, v in dict(self.hp).items())))
+        for name in ("noise_dim", "width", "depth", "steps", "batch", "n_samples"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+
+    def stack_key(self) -> tuple:
+        """Runs with equal keys can be trained in one stack (they differ in seed/noise dim only)."""
+        return dataclasses.astuple(dataclasses.replace(self, seed=0, noise_dim=1))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hp"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.hp}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
+        return cls(**{**d, "hp": tuple(dict(d.get("hp", {})).items())})
+
+
+def _freeze(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+@dataclass
+class RunOutcome:
+    """What one finished run hands to storage and analysis."""
+
+    config: RunConfig
+    status: str  # "ok" or "diverged"
+    reason: str | None
+    diverged_at: int | None
+    diag_names: list[str]
+    trace: np.ndarray  # (steps, n_diag), NaN where not reached
+    samples: np.ndarray  # (n_samples, *x_shape)
+    generator_state: dict[str, Tensor]
+    wall_time: float
+    stack_size: int
+    device: str
+
+
+class BatchSource:
+    """Real minibatches ``(k, R, B, *x)``: run r samples indices from its own generator."""
+
+    def __init__(self, train_sets: Tensor, seeds: Sequence[int], batch: int, device: torch.device):
+        self.sets, self.batch, self.device = train_sets, batch, device
+        self.generators = [torch.Generator(device=device).manual_seed(int(s) + 104_729) for s in seeds]
+        self.rows = torch.arange(len(seeds), device=device).unsqueeze(1)
+
+    def __call__(self, k: int) -> Tensor:
+        n = self.sets.shape[1]
+        idx = torch.stack([torch.randint(n, (k * self.batch,), generator=g, device=self.device)
+                           for g in self.generators])
+        x = self.sets[0][idx] if self.sets.shape[0] == 1 else self.sets[self.rows, idx]
+        return x.view(len(self.generators), k, self.batch, *x.shape[2:]).transpose(0, 1)
+
+    def state_dict(self) -> list[Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def load_state_dict(self, states: Sequence[Tensor]) -> None:
+        for g, s in zip(self.generators, states):
+            g.set_state(s)
+
+
+class Trainer:
+    """Builds and trains one stack of runs; see the module docstring."""
+
+    def __init__(self, configs: Sequence[RunConfig], device: str | torch.device = "cpu"):
+        keys = {c.stack_key() for c in configs}
+        if len(keys) != 1:
+            raise ValueError("runs in one stack must differ only in seed and noise dimension")
+        self.configs, cfg = list(configs), configs[0]
+        self.device = torch.device(device)
+        self.dataset = data.get(cfg.dataset)
+        seeds, noise_dims = [c.seed for c in configs], [c.noise_dim for c in configs]
+        arch = ArchConfig(arch=cfg.arch, width=cfg.width, depth=cfg.depth,
+                          out_activation=getattr(self.dataset, "output_activation", "identity"))
+        factory = NetFactory(arch, self.dataset.x_shape, noise_dims, seeds, self.device)
+        self.noise = objectives.NoiseSource(noise_dims, seeds, self.device, cfg.noise)
+        self.objective = objectives.build(cfg.model, factory, self.noise, self.dataset.kind, dict(cfg.hp))
+
+        # Toy sets differ per seed; a data set that returns one shared tensor is not copied.
+        unique = {s: self.dataset.train_set(s) for s in dict.fromkeys(seeds)}
+        first = next(iter(unique.values()))
+        shared = all(v is first for v in unique.values())
+        stacked = first.unsqueeze(0) if shared else torch.stack([unique[s] for s in seeds])
+        self.batches = BatchSource(stacked.to(self.device), seeds, cfg.batch, self.device)
+        self.data_scale = float(first.abs().max())
+        # fixed noise for the exploding-samples check, so checks never shift the training streams
+        self.probe = objectives.NoiseSource(noise_dims, [s * 1_000 + 2 for s in seeds], self.device)(256)
+        self.steps_done, self.wall_time = 0, 0.0
+        self.diag_names: list[str] = []
+        self.trace: Tensor | None = None
+        self.diverged_at: list[int | None] = [None] * len(seeds)
+        self.reasons: list[str | None] = [None] * len(seeds)
+
+    @property
+    def runs(self) -> int:
+        return len(self.configs)
+
+    def train(self, steps: int | None = None, progress: Callable[[int], None] | None = None) -> None:
+        """Advance every run by ``steps`` generator steps (default: up to the configured length)."""
+        total = self.configs[0].steps
+        stop = min(total, self.steps_done + (steps if steps is not None else total))
+        per_step = self.objective.batches_per_step
+        t0 = time.perf_counter()
+        last_check = self.steps_done
+        for t in range(self.steps_done, stop):
+            diag = self.objective.step(self.batches(per_step))
+            if self.trace is None:
+                self.diag_names = list(diag)
+                self.trace = torch.full((total, self.runs, len(diag)), math.nan, device=self.device)
+            self.trace[t] = torch.stack(list(diag.values()), -1)
+            self.steps_done = t + 1
+            if self.steps_done % CHECK_EVERY == 0 or self.steps_done == stop:
+                self._check_divergence(last_check, self.steps_done)
+                last_check = self.steps_done
+                if progress:
+                    progress(self.steps_done)
+                if all(d is not None for d in self.diverged_at):
+                    break
+        self.wall_time += time.perf_counter() - t0
+
+    def _check_divergence(self, start: int, stop: int) -> None:
+        """Mark runs whose diagnostics went non-finite or whose samples exploded."""
+        finite = torch.isfinite(self.trace[start:stop]).all(-1)  # (steps, R)
+        with torch.no_grad():
+            size = self.objective.generator(self.probe).flatten(2).abs().amax(-1).amax(-1)  # (R,)
+        finite, size = finite.cpu(), size.cpu()
+        for r in range(self.runs):
+            if self.diverged_at[r] is not None:
+                continue
+            if not bool(finite[:, r].all()):
+                self.diverged_at[r] = start + int((~finite[:, r]).nonzero()[0])
+                self.reasons[r] = f"non-finite loss at step {self.diverged_at[r]}"
+            elif not (float(size[r]) <= EXPLODE_FACTOR * self.data_scale):
+                self.diverged_at[r] = stop
+                self.reasons[r] = f"samples exploded (max |x| = {float(size[r]):.3g}) by step {stop}"
+
+    @torch.no_grad()
+    def sample(self, n: int, seed_offset: int = 1, chunk: int = 2_000) -> Tensor:
+        """``n`` generator samples per run, ``(R, n, *x)`` on the CPU, from a fresh noise stream."""
+        cfg = self.configs[0]
+        source = objectives.NoiseSource([c.noise_dim for c in self.configs],
+                                        [c.seed * 1_000 + seed_offset for c in self.configs],
+                                        self.device, cfg.noise)
+        parts = [self.objective.generator(source(min(chunk, n - i))).cpu() for i in range(0, n, chunk)]
+        return torch.cat(parts, 1)
+
+    def outcomes(self) -> list[RunOutcome]:
+        """One `RunOutcome` per run, with ``n_samples`` final samples."""
+        samples = self.sample(self.configs[0].n_samples)
+        trace = self.trace.cpu().numpy() if self.trace is not None else np.zeros((0, self.runs, 0))
+        gen = self.objective.generator
+        return [RunOutcome(config=c, status="ok" if self.diverged_at[r] is None else "diverged",
+                           reason=self.reasons[r], diverged_at=self.diverged_at[r],
+                           diag_names=self.diag_names, trace=trace[:, r], samples=samples[r].numpy(),
+                           generator_state=gen.run_state_dict(r, c.noise_dim),
+                           wall_time=self.wall_time, stack_size=self.runs, device=str(self.device))
+                for r, c in enumerate(self.configs)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly where it stopped."""
+        return {"objective": self.objective.state_dict(), "noise": self.noise.state_dict(),
+                "batches": self.batches.state_dict(), "steps_done": self.steps_done,
+                "trace": self.trace, "diag_names": self.diag_names,
+                "diverged_at": self.diverged_at, "reasons": self.reasons}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.objective.load_state_dict(state["objective"])
+        self.noise.load_state_dict(state["noise"])
+        self.batches.load_state_dict(state["batches"])
+        self.steps_done, self.trace = state["steps_done"], state["trace"]
+        self.diag_names = list(state["diag_names"])
+        self.diverged_at, self.reasons = list(state["diverged_at"]), list(state["reasons"])

@@ -1,0 +1,22 @@
+"""Shared test settings: small thread counts so the suite behaves on a 2-core CI machine."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``python -m MODULE ARGS`` from the repository root; returns the CompletedProcess."""
+    import subprocess
+
+    def run(module: str, *args: str, timeout: float = 300, cwd: Path | None = None):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+        return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, cwd=cwd or ROOT, env=env)
+    return run

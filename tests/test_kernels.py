@@ -1,0 +1,103 @@
+"""Kernel math against closed forms and plain reference implementations."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from objectives import kernels
+
+
+def expected_kernel(mean_diff: float, var: float, sigma: float, d: int) -> float:
+    """E exp(-||v||^2 / (2 sigma^2)) for v ~ N(mean_diff * e_1, var * I_d)."""
+    return (sigma**2 / (sigma**2 + var)) ** (d / 2) * math.exp(-mean_diff**2 / (2 * (sigma**2 + var)))
+
+
+def closed_form_mmd2(mu: float, s1: float, s2: float, sigmas, d: int) -> float:
+    """Population MMD^2 between N(0, s1^2 I) and N(mu e_1, s2^2 I) under the sum kernel."""
+    return sum(expected_kernel(0, 2 * s1**2, s, d) + expected_kernel(0, 2 * s2**2, s, d)
+               - 2 * expected_kernel(mu, s1**2 + s2**2, s, d) for s in sigmas)
+
+
+@pytest.mark.parametrize("sigmas", [(1.0,), (0.5, 2.0)])
+def test_mmd2_matches_gaussian_closed_form(sigmas):
+    gen = torch.Generator().manual_seed(0)
+    d, n, mu, s1, s2 = 2, 3000, 0.8, 1.0, 1.5
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64) * s1
+    y = torch.randn(n, d, generator=gen, dtype=torch.float64) * s2
+    y[:, 0] += mu
+    truth = closed_form_mmd2(mu, s1, s2, sigmas, d)
+    est = kernels.mmd2(x, y, sigmas, unbiased=True).item()
+    assert truth > 0.05
+    assert est == pytest.approx(truth, rel=0.1)
+
+
+def plain_mmd2(x, y, sigma, unbiased):
+    """Double loop over pairs, float64 numpy: the definition, nothing clever."""
+    def k(a, b):
+        return math.exp(-float(((a - b) ** 2).sum()) / (2 * sigma**2))
+    n, m = len(x), len(y)
+    if unbiased:
+        kxx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+        kyy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    else:
+        kxx = sum(k(a, b) for a in x for b in x) / n**2
+        kyy = sum(k(a, b) for a in y for b in y) / m**2
+    kxy = sum(k(a, b) for a in x for b in y) / (n * m)
+    return kxx + kyy - 2 * kxy
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_mmd2_equals_plain_definition(unbiased):
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(7, 3)), rng.normal(1.0, 1.0, size=(9, 3))
+    got = kernels.mmd2(torch.tensor(x), torch.tensor(y), 1.3, unbiased=unbiased).item()
+    assert got == pytest.approx(plain_mmd2(x, y, 1.3, unbiased), rel=1e-10)
+
+
+def test_density_ratio_matches_analytic_gaussian_ratio():
+    """500 + 500 points, N(0,1) denominator, N(0.5,1) numerator: median relative error < 0.2."""
+    errors = []
+    for seed in range(10):
+        gen = torch.Generator().manual_seed(seed)
+        x_de = torch.randn(500, 1, generator=gen)
+        x_nu = torch.randn(500, 1, generator=gen) + 0.5
+        truth = torch.exp(0.5 * x_de**2 - 0.5 * (x_de - 0.5) ** 2).squeeze(1)
+        r = kernels.density_ratio(x_de, x_nu, 1.0, eps=1e-3)
+        errors.append(((r - truth).abs() / truth).median().item())
+    assert np.mean(errors) < 0.2
+
+
+def test_density_ratio_equals_explicit_linear_solve():
+    rng = np.random.default_rng(2)
+    x_de, x_nu = rng.normal(size=(30, 2)), rng.normal(0.3, 1.0, size=(20, 2))
+    sq = lambda a, b: ((a[:, None] - b[None]) ** 2).sum(-1)  # noqa: E731
+    k_dede, k_denu = np.exp(-sq(x_de, x_de) / 2), np.exp(-sq(x_de, x_nu) / 2)
+    want = (30 / 20) * np.linalg.solve(k_dede + 1e-3 * np.eye(30), k_denu.sum(1))
+    got = kernels.density_ratio(torch.tensor(x_de), torch.tensor(x_nu), 1.0, 1e-3).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-8)
+
+
+def test_density_ratio_is_differentiable():
+    gen = torch.Generator().manual_seed(3)
+    x_de = torch.randn(6, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    x_nu = torch.randn(5, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: kernels.density_ratio(a, b, (0.7, 2.0), 1e-2), (x_de, x_nu))
+
+
+def test_stacked_runs_equal_separate_calls():
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.randn(3, 40, 5, generator=gen), torch.randn(3, 30, 5, generator=gen)
+    stacked_mmd = kernels.mmd2(x, y, (1.0, 2.0))
+    stacked_ratio = kernels.density_ratio(x, y, 1.0)
+    for r in range(3):
+        torch.testing.assert_close(stacked_mmd[r], kernels.mmd2(x[r], y[r], (1.0, 2.0)))
+        torch.testing.assert_close(stacked_ratio[r], kernels.density_ratio(x[r], y[r], 1.0), rtol=1e-4, atol=1e-4)
+
+
+def test_joint_gram_blocks_reproduce_public_functions():
+    gen = torch.Generator().manual_seed(5)
+    x, y = torch.randn(20, 3, generator=gen, dtype=torch.float64), torch.randn(25, 3, generator=gen, dtype=torch.float64)
+    gram = kernels.joint_gram(x, y, 1.0)
+    torch.testing.assert_close(kernels.mmd2_from_gram(gram, 20), kernels.mmd2(x, y, 1.0))
+    torch.testing.assert_close(kernels.ratio_from_gram(gram, 20), kernels.density_ratio(x, y, 1.0))

@@ -1,6 +1,6 @@
 """MMD-GAN (Li et al. 2017): an adversarially trained encoder-decoder critic.
 
-The encoder f maps data to a ``code_dim`` space where the critic *maximises* the MMD
+The encoder f maps data to a ``df`` space where the critic *maximises* the MMD
 between real and generated codes, with the one-sided penalty and autoencoder
 reconstruction terms; the generator minimises MMD + one-sided penalty. Encoder weights
 are clipped to [-clip, clip] before every critic step; ``n_critic`` critic steps (each on
@@ -25,16 +25,16 @@ class MMDGAN(Objective):
     name = "mmdgan"
     defaults = {
         "toy": {"lr": 5e-5, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam", "sigmas": (1.0,),
-                "code_dim": 10, "clip": 0.1, "lambda_rg": 16.0, "lambda_ae": 8.0, "n_critic": 5},
+                "df": 10, "clip": 0.1, "lambda_rg": 16.0, "lambda_ae": 8.0, "n_critic": 5},
         "image": {"lr": 5e-5, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam",
                   "sigmas": (1.0, 2.0, 4.0, 8.0, 16.0),
-                  "code_dim": 100, "clip": 0.01, "lambda_rg": 16.0, "lambda_ae": 8.0, "n_critic": 5},
+                  "df": 100, "clip": 0.01, "lambda_rg": 16.0, "lambda_ae": 8.0, "n_critic": 5},
     }
 
     def __init__(self, factory, noise, hp):
         super().__init__(factory, noise, hp)
-        self.encoder = self.add_net("encoder", factory.critic(hp["code_dim"], "encoder"))
-        self.decoder = self.add_net("decoder", factory.decoder(hp["code_dim"], "decoder"))
+        self.encoder = self.add_net("encoder", factory.critic(hp["df"], "encoder"))
+        self.decoder = self.add_net("decoder", factory.decoder(hp["df"], "decoder"))
         critic_params = itertools.chain(self.encoder.parameters(), self.decoder.parameters())
         self.opt_c = self.add_optimizer("critic", critic_params)
         self.opt_g = self.add_optimizer("generator", self.generator.parameters())

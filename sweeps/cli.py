@@ -46,18 +46,16 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def parse_int_list(text: str, name: str) -> list[int]:
-    """``"2,4,8"`` -> [2, 4, 8]; every entry must be a positive integer."""
+def parse_int_list(text: str, name: str, minimum: int = 1) -> list[int]:
+    """``"2,4,8"`` -> [2, 4, 8]; every entry must be an integer >= ``minimum``."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise UsageError(f"{name} expects comma-separated integers, got {text!r}") from None
     if not values:
         raise UsageError(f"{name} is empty")
-    if any(v <= 0 for v in values) and name != "--seeds":
-        raise UsageError(f"{name} values must be positive, got {text!r}")
-    if any(v < 0 for v in values):
-        raise UsageError(f"{name} values must be non-negative, got {text!r}")
+    if any(v < minimum for v in values):
+        raise UsageError(f"{name} values must be at least {minimum}, got {text!r}")
     return values
 
 

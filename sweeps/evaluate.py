@@ -48,7 +48,12 @@ def save_outcome(outcome: RunOutcome, path: Path, extra_record: dict[str, Any] |
         "provenance": provenance(),
         **(extra_record or {}),
     }
-    trace = pd.DataFrame(outcome.trace, columns=outcome.diag_names)
-    trace = trace.dropna(how="all")
-    write_record(path, record, outcome.samples, trace, outcome.generator_state, extra_files)
+    trace = pd.DataFrame(outcome.trace, columns=outcome.diag_names).dropna(how="all")
+
+    def add_files(tmp: Path) -> None:
+        if outcome.snapshots:
+            np.savez_compressed(tmp / "snapshots.npz", **outcome.snapshots)
+        if extra_files is not None:
+            extra_files(tmp)
+    write_record(path, record, outcome.samples, trace, outcome.generator_state, add_files)
     return record

@@ -80,6 +80,7 @@ class RunOutcome:
     trace: np.ndarray  # (steps, n_diag), NaN where not reached
     samples: np.ndarray  # (n_samples, *x_shape)
     generator_state: dict[str, Tensor]
+    snapshots: dict[str, np.ndarray]  # see Trainer.snapshot; empty unless steps were requested
     wall_time: float
     stack_size: int
     device: str
@@ -111,7 +112,8 @@ class BatchSource:
 class Trainer:
     """Builds and trains one stack of runs; see the module docstring."""
 
-    def __init__(self, configs: Sequence[RunConfig], device: str | torch.device = "cpu"):
+    def __init__(self, configs: Sequence[RunConfig], device: str | torch.device = "cpu",
+                 snapshot_steps: Sequence[int] = (), snapshot_points: int = 1_000):
         keys = {c.stack_key() for c in configs}
         if len(keys) != 1:
             raise ValueError("runs in one stack must differ only in seed and noise dimension")
@@ -134,6 +136,12 @@ class Trainer:
         self.data_scale = float(first.abs().max())
         # fixed noise for the exploding-samples check, so checks never shift the training streams
         self.probe = objectives.NoiseSource(noise_dims, [s * 1_000 + 2 for s in seeds], self.device)(256)
+        self.snapshot_steps = sorted(set(snapshot_steps))
+        self.snapshots: list[dict[str, Any]] = []
+        if self.snapshot_steps:  # fixed points, so snapshots differ only by training
+            self.snap_noise = objectives.NoiseSource(noise_dims, [s * 1_000 + 3 for s in seeds],
+                                                     self.device)(snapshot_points)
+            self.snap_data = stacked[:, :snapshot_points].to(self.device).expand(len(seeds), -1, *stacked.shape[2:])
         self.steps_done, self.wall_time = 0, 0.0
         self.diag_names: list[str] = []
         self.trace: Tensor | None = None
@@ -151,6 +159,8 @@ class Trainer:
         per_step = self.objective.batches_per_step
         t0 = time.perf_counter()
         last_check = self.steps_done
+        if self.steps_done == 0 and 0 in self.snapshot_steps:
+            self.snapshot()
         for t in range(self.steps_done, stop):
             diag = self.objective.step(self.batches(per_step))
             if self.trace is None:
@@ -158,6 +168,8 @@ class Trainer:
                 self.trace = torch.full((total, self.runs, len(diag)), math.nan, device=self.device)
             self.trace[t] = torch.stack(list(diag.values()), -1)
             self.steps_done = t + 1
+            if self.snapshot_steps and self.steps_done in self.snapshot_steps:
+                self.snapshot()
             if self.steps_done % CHECK_EVERY == 0 or self.steps_done == stop:
                 self._check_divergence(last_check, self.steps_done)
                 last_check = self.steps_done
@@ -184,6 +196,30 @@ class Trainer:
                 self.reasons[r] = f"samples exploded (max |x| = {float(size[r]):.3g}) by step {stop}"
 
     @torch.no_grad()
+    def snapshot(self) -> None:
+        """Record fixed-noise samples, and the learned features of data and samples if the
+        objective has a projector or encoder (`Objective.features`), at the current step."""
+        samples = self.objective.generator(self.snap_noise)
+        snap = {"step": self.steps_done, "samples": samples.cpu()}
+        feats = self.objective.features(torch.cat([self.snap_data, samples], 1))
+        if feats is not None:
+            n = self.snap_data.shape[1]
+            snap["features_data"], snap["features_samples"] = feats[:, :n].cpu(), feats[:, n:].cpu()
+        self.snapshots.append(snap)
+
+    def run_snapshots(self, r: int) -> dict[str, np.ndarray]:
+        """Run r's snapshots stacked over steps: ``steps (S,)``, ``data (n, *x)``,
+        ``samples (S, n, *x)`` and, if present, ``features_data``/``features_samples (S, n, df)``."""
+        if not self.snapshots:
+            return {}
+        out = {"steps": np.array([s["step"] for s in self.snapshots]),
+               "data": self.snap_data[r].cpu().numpy()}
+        for key in ("samples", "features_data", "features_samples"):
+            if key in self.snapshots[0]:
+                out[key] = np.stack([s[key][r].numpy() for s in self.snapshots])
+        return out
+
+    @torch.no_grad()
     def sample(self, n: int, seed_offset: int = 1, chunk: int = 2_000) -> Tensor:
         """``n`` generator samples per run, ``(R, n, *x)`` on the CPU, from a fresh noise stream."""
         cfg = self.configs[0]
@@ -202,6 +238,7 @@ class Trainer:
                            reason=self.reasons[r], diverged_at=self.diverged_at[r],
                            diag_names=self.diag_names, trace=trace[:, r], samples=samples[r].numpy(),
                            generator_state=gen.run_state_dict(r, c.noise_dim),
+                           snapshots=self.run_snapshots(r),
                            wall_time=self.wall_time, stack_size=self.runs, device=str(self.device))
                 for r, c in enumerate(self.configs)]
 
@@ -210,7 +247,7 @@ class Trainer:
         return {"objective": self.objective.state_dict(), "noise": self.noise.state_dict(),
                 "batches": self.batches.state_dict(), "steps_done": self.steps_done,
                 "trace": self.trace, "diag_names": self.diag_names,
-                "diverged_at": self.diverged_at, "reasons": self.reasons}
+                "diverged_at": self.diverged_at, "reasons": self.reasons, "snapshots": self.snapshots}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.objective.load_state_dict(state["objective"])
@@ -219,3 +256,4 @@ class Trainer:
         self.steps_done, self.trace = state["steps_done"], state["trace"]
         self.diag_names = list(state["diag_names"])
         self.diverged_at, self.reasons = list(state["diverged_at"]), list(state["reasons"])
+        self.snapshots = list(state["snapshots"])

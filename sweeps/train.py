@@ -19,7 +19,7 @@ import data
 import objectives
 from analysis.figures import save_scatter
 from sweeps.cli import (Parser, UsageError, add_plugin_arg, check_device, fail, load_plugins,
-                        parse_overrides)
+                        parse_int_list, parse_overrides)
 from sweeps.evaluate import reference_samples, save_outcome
 from sweeps.records import ensure_writable
 from sweeps.runner import RunConfig, Trainer
@@ -42,6 +42,9 @@ def build_parser() -> Parser:
     p.add_argument("--noise", default="normal", choices=["normal", "uniform"], help="noise distribution")
     p.add_argument("--samples", type=int, default=10_000, help="samples drawn at the end (default 10000)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter, e.g. lr=5e-4")
+    p.add_argument("--snapshot-steps", default="",
+                   help="comma list of steps at which to store samples and projected points "
+                        "(snapshots.npz; 0 = before training), e.g. 0,500,3000")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: all cores)")
     p.add_argument("--out", type=Path, default=None,
@@ -81,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--threads must be non-negative")
         out = args.out or Path("results/runs") / f"{cfg.model}-{cfg.dataset}-nz{cfg.noise_dim}-w{cfg.width}-s{cfg.seed}"
         ensure_writable(out.parent)
-        trainer = Trainer([cfg], device)
+        snaps = parse_int_list(args.snapshot_steps, "--snapshot-steps", minimum=0) if args.snapshot_steps else []
+        if any(s > cfg.steps for s in snaps):
+            raise UsageError(f"--snapshot-steps must lie in 0..{cfg.steps}")
+        trainer = Trainer([cfg], device, snapshot_steps=snaps)
     except (UsageError, PermissionError, ValueError) as err:
         fail(parser.prog, str(err))
     if args.threads:

@@ -7,7 +7,7 @@ A projector f maps data to ``df`` dimensions. On each step, from ONE forward pas
   positivity regulariser): f learns a projection that preserves the ratio;
 - the generator descends sqrt(MMD^2 + 1e-6) between projected generated and real points.
 Both updates are applied together; neither player maximises the other's loss, so there is
-no saddle point. The MMD and the ratio reuse one joint Gram matrix.
+no saddle point. The MMD and the ratio reuse the same Gram blocks.
 """
 from __future__ import annotations
 
@@ -45,12 +45,15 @@ class GRAMNet(Objective):
         n = x.shape[1]
         fake = self.generator(self.noise(n))
         h = self.projector(torch.cat([fake, x], 1))
-        gram = kernels.joint_gram(h[:, :n], h[:, n:], self.hp["sigmas"])
-        ratio = kernels.ratio_from_gram(gram, n, self.hp["eps"])
+        hq, hp, sig = h[:, :n], h[:, n:], self.hp["sigmas"]
+        k_qq, k_qp = kernels.gaussian_gram(hq, hq, sig), kernels.gaussian_gram(hq, hp, sig)
+        with torch.no_grad():  # data-data block: neither loss's gradient flows through it
+            k_pp = kernels.gaussian_gram(hp, hp, sig)
+        ratio = kernels.ratio_from_blocks(k_qq, k_qp, self.hp["eps"])
         pd = (ratio - 1).pow(2).mean(-1)
         loss_f = -(pd + ratio.mean(-1))
-        d2 = kernels.mmd2_from_gram(gram, n)
-        loss_g = d2.clamp_min(0).add(1e-6).sqrt()
+        d2 = kernels.mmd2_from_blocks(k_qq, k_pp, k_qp)
+        loss_g = kernels.smooth_mmd(d2)
         set_grads(loss_f.sum(), self.f_params, retain_graph=True)
         set_grads(loss_g.sum(), self.g_params)
         self.opt_f.step()

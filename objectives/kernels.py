@@ -4,9 +4,13 @@ Every function accepts leading batch dimensions, so R independent runs stacked o
 (shape ``(R, n, d)``) are handled in one call. The kernel for a list of bandwidths is the
 *sum* of Gaussian kernels ``k(a, b) = sum_s exp(-||a - b||^2 / (2 s^2))``.
 
-The ``*_from_gram`` variants let an objective build one joint Gram matrix of
-``[x; y]`` from a single matrix product and reuse its blocks (GRAM-net needs the MMD and
-the density ratio on the same projected points).
+Speed without changing the math: a Gram matrix is one matrix product plus one ``exp`` per
+bandwidth, and its backward is written out in closed form (`GaussianGram`) instead of
+being traced through a dozen elementwise ops; linear solves go through a Cholesky factor
+whose backward is one more triangular solve (`spd_solve`). Objectives that need both the
+MMD and the density ratio on the same points build the Gram blocks once and call the
+``*_from_blocks`` variants. ``tests/test_kernels.py`` holds all of this to plain autograd
+and to closed forms.
 """
 from __future__ import annotations
 
@@ -16,6 +20,11 @@ import torch
 from torch import Tensor
 
 Sigmas = float | Sequence[float]
+
+# exp() of arguments below about -87 underflows float32 into denormals, which take a slow
+# path on CPUs (we measured a 9x slower exp late in training). Kernel values below
+# exp(-80) ~ 2e-35 are indistinguishable from 0 next to the diagonal's 1, so clamp there.
+MIN_LOG_KERNEL = -80.0
 
 
 def _as_tuple(sigmas: Sigmas) -> tuple[float, ...]:
@@ -29,39 +38,80 @@ def sq_distances(x: Tensor, y: Tensor) -> Tensor:
     return (xx + yy - 2.0 * (x @ y.transpose(-1, -2))).clamp_min(0.0)
 
 
-# exp() of arguments below about -87 underflows float32 into denormals, which take a slow
-# path on CPUs (we measured a 9x slower exp late in training). Kernel values below
-# exp(-80) ~ 2e-35 are indistinguishable from 0 next to the diagonal's 1, so clamp there.
-MIN_LOG_KERNEL = -80.0
+def _compact(grad: Tensor) -> Tensor:
+    """Undo broadcasting in an incoming gradient: a dim of stride 0 (from the backward of
+    ``mean``/``sum``) becomes size 1, so the following multiply broadcasts instead of
+    walking an expanded tensor element by element (several times faster)."""
+    for dim in (-1, -2):
+        if grad.stride(dim) == 0 and grad.shape[dim] > 1:
+            grad = grad.narrow(dim, 0, 1)
+    return grad
+
+
+class GaussianGram(torch.autograd.Function):
+    """``K = sum_s exp(-D / (2 s^2))`` with ``D`` the squared distances, and its closed-form
+    backward: with ``W = sum_s G * K_s / s^2`` (G the incoming gradient),
+    ``dL/dx = W y - rowsum(W) x`` and ``dL/dy = W^T x - colsum(W) y``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, sigmas: tuple[float, ...]) -> Tensor:
+        d2 = sq_distances(x, y)
+        parts = [torch.exp((d2 * (-0.5 / s**2)).clamp_min_(MIN_LOG_KERNEL)) for s in sigmas]
+        ctx.save_for_backward(x, y, *parts)
+        ctx.sigmas = sigmas
+        gram = parts[0]
+        for p in parts[1:]:
+            gram = gram + p
+        return gram
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, y, *parts = ctx.saved_tensors
+        grad = _compact(grad)
+        w = parts[0] * (grad * (1.0 / ctx.sigmas[0] ** 2))
+        for p, s in zip(parts[1:], ctx.sigmas[1:]):
+            w = w + p * (grad * (1.0 / s**2))
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = w @ y - w.sum(-1, keepdim=True) * x
+        if ctx.needs_input_grad[1]:
+            wt = w.transpose(-1, -2)
+            gy = wt @ x - wt.sum(-1, keepdim=True) * y
+        return gx, gy, None
 
 
 def gaussian_gram(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
     """Gram matrix ``K[i, j] = sum_s exp(-||x_i - y_j||^2 / (2 s^2))`` of shape ``(..., n, m)``."""
-    d2 = sq_distances(x, y)
-    sig = _as_tuple(sigmas)
-    gram = torch.exp((d2 * (-0.5 / sig[0] ** 2)).clamp_min(MIN_LOG_KERNEL))
-    for s in sig[1:]:
-        gram = gram + torch.exp((d2 * (-0.5 / s**2)).clamp_min(MIN_LOG_KERNEL))
-    return gram
+    return GaussianGram.apply(x, y, _as_tuple(sigmas))
 
 
-def joint_gram(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
-    """Gram matrix of the stacked points ``[x; y]``: blocks xx, xy, yx, yy in one product."""
-    z = torch.cat([x, y], dim=-2)
-    return gaussian_gram(z, z, sigmas)
+class _SPDSolve(torch.autograd.Function):
+    """``A^-1 b`` for symmetric positive definite ``A`` via Cholesky; backward
+    ``v = A^-1 g``, ``dA = -v x^T``, ``db = v`` (one more solve with the same factor)."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
+        chol, _ = torch.linalg.cholesky_ex(a)  # never raises: a failed factor gives NaN for that run only
+        x = torch.cholesky_solve(b, chol)
+        ctx.save_for_backward(chol, x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        chol, x = ctx.saved_tensors
+        v = torch.cholesky_solve(grad, chol)
+        ga = -v @ x.transpose(-1, -2) if ctx.needs_input_grad[0] else None
+        return ga, v
 
 
-def mmd2_from_gram(gram: Tensor, n: int, unbiased: bool = False) -> Tensor:
-    """Squared MMD between the first ``n`` points of a joint Gram matrix and the rest."""
-    kxx, kyy, kxy = gram[..., :n, :n], gram[..., n:, n:], gram[..., :n, n:]
-    m = gram.shape[-1] - n
-    if not unbiased:
-        return kxx.mean((-1, -2)) + kyy.mean((-1, -2)) - 2.0 * kxy.mean((-1, -2))
-    tr_x = torch.diagonal(kxx, dim1=-2, dim2=-1).sum(-1)
-    tr_y = torch.diagonal(kyy, dim1=-2, dim2=-1).sum(-1)
-    return ((kxx.sum((-1, -2)) - tr_x) / (n * (n - 1))
-            + (kyy.sum((-1, -2)) - tr_y) / (m * (m - 1))
-            - 2.0 * kxy.mean((-1, -2)))
+def spd_solve(a: Tensor, b: Tensor) -> Tensor:
+    """Solve ``a x = b`` for symmetric positive definite ``a (..., n, n)``, ``b (..., n, k)``."""
+    return _SPDSolve.apply(a, b)
+
+
+def mmd2_from_blocks(kxx: Tensor, kyy: Tensor, kxy: Tensor) -> Tensor:
+    """Biased squared MMD from the three Gram blocks (``kyy`` may be computed without grad)."""
+    return kxx.mean((-1, -2)) + kyy.mean((-1, -2)) - 2.0 * kxy.mean((-1, -2))
 
 
 def mmd2(x: Tensor, y: Tensor, sigmas: Sigmas, unbiased: bool = False) -> Tensor:
@@ -70,25 +120,27 @@ def mmd2(x: Tensor, y: Tensor, sigmas: Sigmas, unbiased: bool = False) -> Tensor
     The biased (V-statistic) estimate is non-negative; the unbiased (U-statistic) one
     drops the diagonal terms and can be slightly negative when the two sets agree.
     """
-    return mmd2_from_gram(joint_gram(x, y, sigmas), x.shape[-2], unbiased)
+    kxx, kyy, kxy = gaussian_gram(x, x, sigmas), gaussian_gram(y, y, sigmas), gaussian_gram(x, y, sigmas)
+    if not unbiased:
+        return mmd2_from_blocks(kxx, kyy, kxy)
+    n, m = x.shape[-2], y.shape[-2]
+    tr_x = torch.diagonal(kxx, dim1=-2, dim2=-1).sum(-1)
+    tr_y = torch.diagonal(kyy, dim1=-2, dim2=-1).sum(-1)
+    return ((kxx.sum((-1, -2)) - tr_x) / (n * (n - 1)) + (kyy.sum((-1, -2)) - tr_y) / (m * (m - 1))
+            - 2.0 * kxy.mean((-1, -2)))
 
 
-def mmd(x: Tensor, y: Tensor, sigmas: Sigmas, floor: float = 1e-6) -> Tensor:
-    """``sqrt(max(MMD^2, 0) + floor)``: the smooth MMD the authors' code minimises."""
-    return mmd2(x, y, sigmas).clamp_min(0.0).add(floor).sqrt()
+def smooth_mmd(d2: Tensor, floor: float = 1e-6) -> Tensor:
+    """``sqrt(max(MMD^2, 0) + floor)``: the MMD the authors' code minimises (finite gradient at 0)."""
+    return d2.clamp_min(0.0).add(floor).sqrt()
 
 
-def ratio_from_gram(gram: Tensor, n_de: int, eps: float = 1e-3) -> Tensor:
-    """Density ratio at the first ``n_de`` points of a joint Gram matrix (see `density_ratio`).
-
-    Only the first ``n_de`` rows are read, so ``gram`` may be just those rows.
-    """
-    n_nu = gram.shape[-1] - n_de
-    k_dede = gram[..., :n_de, :n_de]
-    b = gram[..., :n_de, n_de:].sum(-1, keepdim=True)
-    eye = torch.eye(n_de, dtype=gram.dtype, device=gram.device)
-    chol, _ = torch.linalg.cholesky_ex(k_dede + eps * eye)
-    return torch.cholesky_solve(b, chol).squeeze(-1) * (n_de / n_nu)
+def ratio_from_blocks(k_dede: Tensor, k_denu: Tensor, eps: float = 1e-3) -> Tensor:
+    """Density ratio at the ``x_de`` points from ``K_dede (n_de, n_de)`` and ``K_denu (n_de, n_nu)``."""
+    n_de, n_nu = k_denu.shape[-2], k_denu.shape[-1]
+    eye = torch.eye(n_de, dtype=k_dede.dtype, device=k_dede.device)
+    b = k_denu.sum(-1, keepdim=True)
+    return spd_solve(k_dede + eps * eye, b).squeeze(-1) * (n_de / n_nu)
 
 
 def density_ratio(x_de: Tensor, x_nu: Tensor, sigmas: Sigmas, eps: float = 1e-3) -> Tensor:
@@ -96,9 +148,8 @@ def density_ratio(x_de: Tensor, x_nu: Tensor, sigmas: Sigmas, eps: float = 1e-3)
 
     ``r = (n_de / n_nu) (K_dede + eps I)^-1 K_denu 1`` (Sugiyama et al. 2012, fixed design),
     solved through a Cholesky factor, never an explicit inverse. Differentiable in both
-    point sets. ``cholesky_ex`` never raises, so one ill-conditioned run in a stack yields
-    non-finite values for that run only (caught by the divergence check) instead of
+    point sets. The factorisation never raises, so one ill-conditioned run in a stack
+    yields non-finite values for that run only (caught by the divergence check) instead of
     aborting the others. Returns shape ``(..., n_de)``.
     """
-    rows = gaussian_gram(x_de, torch.cat([x_de, x_nu], dim=-2), sigmas)
-    return ratio_from_gram(rows, x_de.shape[-2], eps)
+    return ratio_from_blocks(gaussian_gram(x_de, x_de, sigmas), gaussian_gram(x_de, x_nu, sigmas), eps)

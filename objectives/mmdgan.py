@@ -55,7 +55,7 @@ class MMDGAN(Objective):
         fx, ff = codes[:, :n], codes[:, n:]
         d2 = kernels.mmd2(ff, fx, self.hp["sigmas"])
         one_sided = -F.relu(-(ff.mean(1) - fx.mean(1))).mean(-1)
-        return d2, d2.clamp_min(0).add(1e-6).sqrt() + self.hp["lambda_rg"] * one_sided, codes
+        return d2, kernels.smooth_mmd(d2) + self.hp["lambda_rg"] * one_sided, codes
 
     def step(self, real: Tensor) -> dict[str, Tensor]:
         n = real.shape[2]

@@ -1,0 +1,135 @@
+"""Training-speed benchmark: generator steps per second for every objective.
+
+    python -m sweeps.bench                          # toy setting, stacks of 1 and 4 runs, vs naive yardstick
+    python -m sweeps.bench --stack 1,4,12 --image   # also DCGAN 32x32 at batch 64
+    python -m sweeps.bench --device cuda --stack 1,16,64
+
+Toy setting: ring2d, noise dim 4, generator width 100, batch 200 (the paper's ring). A
+stack of R runs trained as one batched model counts R generator steps per step. Each
+timing is the median of ``--repeats`` runs of ``--steps`` steps after ``--warmup`` steps.
+With ``--naive PATH`` (default: ``../shared/bench/naive_ring.py`` when present) the plain
+single-run implementation is timed in the same invocation, interleaved with ours so that
+both see the same machine load, and the table reports the speed-up per core.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+import data
+import objectives
+from models import ARCHITECTURES
+from sweeps.cli import Parser, UsageError, check_device, fail, parse_int_list
+from sweeps.records import write_record, provenance
+from sweeps.runner import RunConfig, Trainer
+
+DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
+
+
+def time_ours(cfg: RunConfig, stack: int, device: torch.device, warmup: int, steps: int, repeats: int) -> float:
+    """Median seconds per (stacked) generator step."""
+    total = warmup + steps * repeats
+    trainer = Trainer([RunConfig(**{**cfg.to_dict(), "seed": s, "steps": total, "hp": ()}) for s in range(stack)],
+                      device)
+    trainer.train(warmup)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        trainer.train(steps)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append((time.perf_counter() - t0) / steps)
+    return statistics.median(times)
+
+
+def time_naive(script: Path, model: str, steps: int, threads: int) -> float:
+    """Seconds per generator step of the plain yardstick (single run, its own process)."""
+    out = subprocess.run([sys.executable, str(script), "--model", model, "--steps", str(steps),
+                          "--noise-dim", "4", "--width", "100", "--threads", str(threads)],
+                         capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"ms_per_step=([\d.]+)", out).group(1)) / 1e3
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m sweeps.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default="all", help="comma list of objectives or 'all' (default)")
+    p.add_argument("--stack", default="1,4", help="comma list of runs trained together (default 1,4)")
+    p.add_argument("--steps", type=int, default=200, help="timed steps per repeat (default 200)")
+    p.add_argument("--warmup", type=int, default=30, help="untimed steps first (default 30)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported (default 3)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: per-core speed)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--naive", default=str(DEFAULT_NAIVE),
+                   help="path of the naive yardstick script, or 'none' (default: ../shared/bench/naive_ring.py)")
+    p.add_argument("--image", action="store_true", help="also time the image setting (--arch at batch 64)")
+    p.add_argument("--arch", default="dcgan", help="architecture for --image (default dcgan)")
+    p.add_argument("--image-dataset", default="mnist5k", help="data set for --image (default mnist5k)")
+    p.add_argument("--out", type=Path, default=Path("results/bench"), help="where bench.csv goes (default results/bench)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        models = objectives.names() if args.models == "all" else args.models.split(",")
+        unknown = set(models) - set(objectives.names())
+        if unknown:
+            raise UsageError(f"unknown model {', '.join(sorted(unknown))}; choose from {', '.join(objectives.names())}")
+        stacks = parse_int_list(args.stack, "--stack")
+        if min(args.steps, args.warmup + 1, args.repeats, args.threads) < 1:
+            raise UsageError("--steps, --repeats and --threads must be positive")
+        device = check_device(args.device)
+        naive = None if args.naive == "none" or device.type != "cpu" else Path(args.naive)
+        if naive is not None and not naive.is_file():
+            raise UsageError(f"naive yardstick {naive} not found (pass --naive PATH or --naive none)")
+        if args.image and (args.arch not in ARCHITECTURES or args.image_dataset not in data.names()):
+            raise UsageError(f"--image needs architecture {args.arch!r} and data set {args.image_dataset!r}")
+    except UsageError as err:
+        fail(parser.prog, str(err))
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+
+    settings = [("toy", RunConfig(dataset="ring2d", noise_dim=4, width=100, batch=200))]
+    if args.image:
+        settings.append(("image", RunConfig(dataset=args.image_dataset, arch=args.arch, noise_dim=128,
+                                            batch=64)))
+    rows = []
+    for setting, base in settings:
+        for model in models:
+            cfg = RunConfig(**{**base.to_dict(), "model": model, "hp": ()})
+            steps = max(10, args.steps // (6 if model == "mmdgan" else 1))
+            naive_s = None
+            if naive is not None and setting == "toy" and model in ("gan", "mmdnet", "mmdgan", "gram"):
+                naive_s = statistics.median(time_naive(naive, model, steps + args.warmup, args.threads)
+                                            for _ in range(args.repeats))
+            for stack in stacks:
+                sec = time_ours(cfg, stack, device, args.warmup, steps, args.repeats)
+                per_core = stack / sec / (args.threads if device.type == "cpu" else 1)
+                row = {"setting": setting, "model": model, "stack": stack, "device": str(device),
+                       "ms_per_step": 1e3 * sec, "run_steps_per_s_per_core": per_core}
+                if naive_s is not None:
+                    row["naive_ms_per_step"] = 1e3 * naive_s
+                    row["speedup_vs_naive"] = per_core * naive_s * args.threads
+                rows.append(row)
+                print(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                      file=sys.stderr, flush=True)
+    table = pd.DataFrame(rows)
+    write_record(args.out, {"provenance": provenance(), "args": vars(args) | {"out": str(args.out)}},
+                 extra=lambda tmp: table.to_csv(tmp / "bench.csv", index=False))
+    print(table.to_markdown(index=False, floatfmt=".3g"))
+    print(f"\nwritten: {args.out / 'bench.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,6 +30,7 @@ def scatter_panel(ax, data: np.ndarray, samples: np.ndarray, max_points: int = 2
     ax.set_ylim(-lim, lim)
     if d.shape[1] == 3:
         ax.set_zlim(-lim, lim)
+        ax.set_zticks([])
     ax.set_xticks([])
     ax.set_yticks([])
 

@@ -168,7 +168,7 @@ def draw_heatmaps(df: pd.DataFrame, axes: Sequence[str], out_dir: Path) -> list[
                     ax.text(j, i, notes[m][i, j], ha="center", va="center", fontsize=7, color="white",
                             path_effects=[patheffects.withStroke(linewidth=1.5, foreground="black")])
                 ax.set_xticks(range(len(cols)), [str(c) for c in cols])
-                ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+                ax.set_yticks(range(len(rows)), [str(r) for r in rows] if row else [""] * len(rows))
                 ax.set_xlabel(col or "")
                 ax.set_ylabel(row or "")
                 ax.set_title(m)

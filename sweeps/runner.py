@@ -119,6 +119,10 @@ class Trainer:
             raise ValueError("runs in one stack must differ only in seed and noise dimension")
         self.configs, cfg = list(configs), configs[0]
         self.device = torch.device(device)
+        # Denormal floats take a slow path on CPUs and flushing them changes results in the
+        # last bits; set it here so every entry point (single run, sweep, bench, tests)
+        # trains with the same numerics.
+        torch.set_flush_denormal(True)
         self.dataset = data.get(cfg.dataset)
         seeds, noise_dims = [c.seed for c in configs], [c.noise_dim for c in configs]
         arch = ArchConfig(arch=cfg.arch, width=cfg.width, depth=cfg.depth,

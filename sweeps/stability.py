@@ -93,7 +93,8 @@ def make_stacks(cells: Sequence[Cell], workers: int, max_stack: int) -> list[lis
 
     def cost(stack: list[Cell]) -> float:
         c = stack[0].config
-        return len(stack) * c.steps * c.width ** 2 * (6 if c.model == "mmdgan" else 1)
+        hp = objectives.hyperparameters(c.model, data.get(c.dataset).kind, dict(c.hp))
+        return len(stack) * c.steps * c.width ** 2 * (1 + hp.get("n_critic", 0))
     return sorted(stacks, key=cost, reverse=True)
 
 
@@ -140,7 +141,9 @@ def build_parser() -> Parser:
     p.add_argument("--batch", type=int, help="batch size (default 200; smoke 64)")
     p.add_argument("--samples", type=int, help="samples stored per cell (default 10000)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter in every cell")
-    p.add_argument("--jobs", type=int, default=1, help="parallel CPU workers (default 1)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel CPU workers (default 1; use one per core)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per CPU worker (default 1, fastest for these small networks)")
     p.add_argument("--devices", default="cpu", help="cpu (default) or a comma list like cuda:0,cuda:1")
     p.add_argument("--jobs-per-device", type=int, default=1, help="concurrent cells per GPU (default 1)")
     p.add_argument("--backend", choices=["loky", "dask"], default="loky",
@@ -188,8 +191,8 @@ def plan(args) -> tuple[list[Cell], Placement]:
     preset = PRESETS[args.preset]
     axes = parse_axes(args, preset)
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
-    if args.jobs < 1 or args.jobs_per_device < 1 or args.max_stack < 1:
-        raise UsageError("--jobs, --jobs-per-device and --max-stack must be at least 1")
+    if min(args.jobs, args.jobs_per_device, args.max_stack, args.threads) < 1:
+        raise UsageError("--jobs, --jobs-per-device, --max-stack and --threads must be at least 1")
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     if not devices:
         raise UsageError("--devices is empty")
@@ -212,7 +215,7 @@ def plan(args) -> tuple[list[Cell], Placement]:
     except (ValueError, KeyError, TypeError) as err:
         raise UsageError(str(err).strip("'\"")) from None
     ensure_writable(args.out)
-    placement = Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler)
+    placement = Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
     return cells, placement
 
 

@@ -9,6 +9,7 @@ from objectives import gan  # noqa: F401, I001
 from objectives import mmdnet  # noqa: F401
 from objectives import mmdgan  # noqa: F401
 from objectives import gram  # noqa: F401
+from objectives import wgangp  # noqa: F401
 from objectives.base import NoiseSource, Objective
 from objectives.registry import ENTRY_POINT_GROUP, build, get, hyperparameters, load_plugin, names, register
 

@@ -1,0 +1,168 @@
+"""Objectives from outside the package: a plugin file through the stability sweep, a plugin
+module by dotted name, an installed package's entry points, and broken plugins."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pandas as pd
+import pytest
+import torch
+
+import objectives
+from objectives import registry
+from sweeps.stability import main as stability
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PLUGIN = '''"""Moment matching: each run's generator matches its own batch's mean and spread."""
+from objectives import Objective, register
+
+
+@register
+class Moments(Objective):
+    name = "NAME"
+    defaults = {"toy": {"lr": 1e-2}, "image": {"lr": 1e-3}}
+
+    def __init__(self, factory, noise, hp):
+        super().__init__(factory, noise, hp)
+        self.opt = self.add_optimizer("generator", self.generator.parameters())
+
+    def step(self, real):
+        x = real[0].flatten(2)
+        fake = self.generator(self.noise(x.shape[1])).flatten(2)
+        loss = ((fake.mean(1) - x.mean(1)).pow(2) + (fake.std(1) - x.std(1)).pow(2)).sum(-1)
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.opt.step()
+        return {"loss": loss.detach()}
+'''
+
+
+def plugin_source(name: str, decorated: bool = True) -> str:
+    source = PLUGIN.replace("NAME", name)
+    return source if decorated else source.replace("@register\n", "")
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_registry(monkeypatch):
+    """Objectives a test registers are forgotten afterwards; the plugin variable and torch's
+    thread count (which the sweep sets) are restored."""
+    monkeypatch.delenv(registry.PLUGIN_ENV, raising=False)
+    before, threads = set(registry.REGISTRY), torch.get_num_threads()
+    yield
+    for name in set(registry.REGISTRY) - before:
+        registry.unregister(name)
+    torch.set_num_threads(threads)
+
+
+def test_plugin_file_runs_through_the_stability_sweep(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sweeps.parallel.cpu_count", lambda: 1)  # one torch thread, as in the rest of the suite
+    plugin = write(tmp_path / "moments.py", plugin_source("moments"))
+    out = tmp_path / "out"
+    code = stability(["--model", "moments", "--plugin", str(plugin), "--preset", "smoke", "--samples", "500",
+                      "--out", str(out)])
+    assert code == 0
+    assert "| moments " in capsys.readouterr().out  # the printed summary table
+    root = out / "stability" / "ring2d"
+    summary = pd.read_csv(root / "tables" / "summary.csv").set_index("model")
+    assert list(summary.index) == ["moments"] and summary.loc["moments", "successful"].endswith("/4")
+    assert summary.loc["moments", "crashed"] == 0
+    cells = pd.read_csv(root / "tables" / "cells.csv")
+    assert len(cells) == 4 and set(cells["model"]) == {"moments"} and set(cells["status"]) == {"ok"}
+    figure = matplotlib.image.imread(root / "figures" / "samples_moments.png")
+    assert figure.ndim == 3 and min(figure.shape[:2]) > 100
+    assert (root / "figures" / "heatmap_hq_fraction.png").is_file()
+    # worker processes started from here would load the plugin too
+    assert os.environ[registry.PLUGIN_ENV] == str(plugin.resolve())
+
+
+def test_plugin_module_by_dotted_name_loads_once(tmp_path, monkeypatch):
+    write(tmp_path / "extpkg_dotted" / "__init__.py", "")
+    write(tmp_path / "extpkg_dotted" / "moments.py", plugin_source("moments-dotted"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert objectives.load_plugin("extpkg_dotted.moments") == ["moments-dotted"]
+        assert objectives.load_plugin("extpkg_dotted.moments") == ["moments-dotted"]  # a no-op
+        assert objectives.get("moments-dotted").__module__ == "extpkg_dotted.moments"
+        assert os.environ[registry.PLUGIN_ENV] == "extpkg_dotted.moments"
+    finally:
+        for module in ("extpkg_dotted.moments", "extpkg_dotted"):
+            sys.modules.pop(module, None)
+
+
+def test_plugin_files_with_the_same_stem_do_not_clash(tmp_path):
+    a = write(tmp_path / "a" / "moments.py", plugin_source("moments-a"))
+    b = write(tmp_path / "b" / "moments.py", plugin_source("moments-b"))
+    assert objectives.load_plugin(str(a)) == ["moments-a"]
+    assert objectives.load_plugin(str(b)) == ["moments-b"]
+    assert objectives.get("moments-a") is not objectives.get("moments-b")
+
+
+def test_a_plugin_is_credited_only_with_its_own_objectives(tmp_path, monkeypatch):
+    """Plugins loaded while another one imports (it calls names()) count for themselves."""
+    monkeypatch.setenv(registry.PLUGIN_ENV, str(write(tmp_path / "other.py", plugin_source("other"))))
+    mine = write(tmp_path / "mine.py", "import objectives\n\nobjectives.names()\n" + plugin_source("mine"))
+    assert objectives.load_plugin(str(mine)) == ["mine"]
+    assert objectives.names()[-2:] == ["other", "mine"]
+
+
+BROKEN = {
+    "syntax.py": ("def broken(:\n", "SyntaxError: "),
+    "missing_dep.py": ("import not_a_real_module_xyz\n",
+                       "ModuleNotFoundError: No module named 'not_a_real_module_xyz' (missing_dep.py, line 1)"),
+    "name_error.py": ("import objectives\n\nx = undefined_name\n",
+                      "NameError: name 'undefined_name' is not defined (name_error.py, line 3)"),
+    "nothing.py": ("X = 1\n", "it registers no objective; decorate an Objective subclass with @objectives.register"),
+    "taken.py": (plugin_source("gan"), "ValueError: objective name 'gan' is already taken by objectives.gan.GAN"),
+    "toy_only.py": (plugin_source("toy-only").replace(', "image": {"lr": 1e-3}', ""),
+                    "defaults needs a dict of hyperparameters for each data kind; missing image"),
+    "half.py": (plugin_source("half") + "raise RuntimeError('late failure')\n", "RuntimeError: late failure"),
+}
+
+
+@pytest.mark.parametrize("spec", [*BROKEN, "absent.py", "no_such_pkg_xyz.module"])
+def test_broken_plugin_exits_2_with_one_line(tmp_path, capsys, spec):
+    if spec in BROKEN:
+        source, message = BROKEN[spec]
+        spec = str(write(tmp_path / spec, source))
+    else:
+        message = "does not exist" if spec.endswith(".py") else "No module named 'no_such_pkg_xyz'"
+    before = objectives.names()
+    with pytest.raises(SystemExit) as exc:
+        stability(["--model", "gan", "--plugin", spec, "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "cannot load plugin" in lines[0] and message in lines[0], lines
+    assert objectives.names() == before  # nothing half-registered
+    assert not (tmp_path / "x").exists()
+
+
+def test_installed_entry_points_and_env_plugins_reach_a_fresh_process(tmp_path):
+    """A package "installed" on PYTHONPATH (a .dist-info with entry points) and a file named in
+    GRAMHARNESS_PLUGINS show up in a new process's --model choices; a broken entry point is
+    skipped with a warning instead of breaking the built-ins."""
+    site = tmp_path / "site"
+    write(site / "extobj" / "__init__.py", plugin_source("ep-module"))
+    write(site / "extobj" / "classes.py", plugin_source("ep-class", decorated=False))
+    write(site / "extobj-0.1.dist-info" / "METADATA", "Metadata-Version: 2.1\nName: extobj\nVersion: 0.1\n")
+    write(site / "extobj-0.1.dist-info" / "entry_points.txt",
+          "[gramharness.objectives]\nmoments = extobj\nclassy = extobj.classes:Moments\nbroken = extobj.missing\n")
+    env_plugin = write(tmp_path / "from_env.py", plugin_source("env-plugin"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "OMP_NUM_THREADS": "1",
+           registry.PLUGIN_ENV: str(env_plugin)}
+    res = subprocess.run([sys.executable, "-m", "sweeps.stability", "--model", "nope", "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert res.returncode == 2, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    listed = last.split("choose from ", 1)[1].removesuffix(" or all").split(", ")
+    assert listed[:len(objectives.names())] == objectives.names(), last  # built-ins first
+    assert listed[len(objectives.names()):] == ["ep-module", "ep-class", "env-plugin"], last
+    assert "skipping objective entry point broken = extobj.missing: ModuleNotFoundError" in res.stderr

@@ -5,7 +5,9 @@
 
 Writes the record directory described in `sweeps.records` (per-step diagnostics CSV,
 generator weights, 10,000 samples, metrics) plus ``samples.png`` (samples over data),
-then prints the ring metrics.
+``trace.png`` (the per-step diagnostics, `analysis.traces`) and, with ``--snapshot-steps``,
+``process.png`` (data and projected space over training, `analysis.process`), then prints
+the ring metrics.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from tqdm import tqdm
 import data
 import objectives
 from analysis.figures import save_scatter
+from analysis.process import config_title, save_process
+from analysis.traces import load_run, write_traces
 from sweeps.cli import (Parser, UsageError, add_plugin_arg, check_device, fail, load_plugins,
                         parse_int_list, parse_overrides)
 from sweeps.evaluate import reference_samples, save_outcome
@@ -29,7 +33,8 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m sweeps.train", description=__doc__.split("\n\n")[0],
                epilog="Hyperparameters default to the paper's per objective and data kind "
                       "(see objectives/*.py); override any with --set KEY=VALUE.")
-    p.add_argument("--model", default="gram", help="objective name: gan, mmdnet, mmdgan, gram or a plugin's")
+    p.add_argument("--model", default="gram",
+                   help=f"objective: {', '.join(objectives.names())}, or one a --plugin registers (default gram)")
     p.add_argument("--dataset", default="ring2d", help="data set: ring2d, ring3d, grid (default ring2d)")
     p.add_argument("--arch", default="mlp", help="network architecture (default mlp)")
     p.add_argument("--noise-dim", type=int, default=4, help="generator noise dimension (default 4)")
@@ -46,7 +51,8 @@ def build_parser() -> Parser:
                    help="comma list of steps at which to store samples and projected points "
                         "(snapshots.npz; 0 = before training), e.g. 0,500,3000")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: all cores)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default 1, fastest for these small networks)")
     p.add_argument("--out", type=Path, default=None,
                    help="record directory (default results/runs/<model>-<dataset>-nz<N>-w<W>-s<seed>)")
     add_plugin_arg(p)
@@ -80,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         device = check_device(args.device)
-        if args.threads < 0:
-            raise UsageError("--threads must be non-negative")
+        if args.threads < 1:
+            raise UsageError("--threads must be at least 1")
         out = args.out or Path("results/runs") / f"{cfg.model}-{cfg.dataset}-nz{cfg.noise_dim}-w{cfg.width}-s{cfg.seed}"
         ensure_writable(out.parent)
         snaps = parse_int_list(args.snapshot_steps, "--snapshot-steps", minimum=0) if args.snapshot_steps else []
@@ -90,20 +96,28 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer([cfg], device, snapshot_steps=snaps)
     except (UsageError, PermissionError, ValueError) as err:
         fail(parser.prog, str(err))
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
 
     with tqdm(total=cfg.steps, desc=f"{cfg.model} on {cfg.dataset}", unit="step", file=sys.stderr) as bar:
         trainer.train(progress=lambda done: bar.update(done - bar.n))
     outcome = trainer.outcomes()[0]
     dataset = trainer.dataset
 
-    def scatter(tmp: Path) -> None:
+    def figures(tmp: Path) -> None:
+        """samples.png (toy data), trace.png, and process.png when snapshots were taken.
+        A figure that fails to draw is reported, never allowed to lose the trained run."""
         if dataset.kind == "toy":
             ref = reference_samples(dataset, cfg.seed, 2_000)
             save_scatter(tmp / "samples.png", ref, outcome.samples, f"{cfg.model}, {cfg.dataset}, step {cfg.steps}")
+        title = config_title(cfg.to_dict())
+        try:
+            write_traces([(title, load_run(tmp)[0], cfg.model)], tmp / "trace.png")
+            if outcome.snapshots:
+                save_process(tmp, tmp / "process.png", snaps=outcome.snapshots, title=title)
+        except Exception as err:  # noqa: BLE001 - the record matters more than its pictures
+            print(f"warning: could not draw a figure: {type(err).__name__}: {err}", file=sys.stderr)
 
-    record = save_outcome(outcome, out, extra_files=scatter)
+    record = save_outcome(outcome, out, extra_files=figures)
     m = record["metrics"]
     status = outcome.status if outcome.reason is None else f"{outcome.status}: {outcome.reason}"
     print(f"status: {status}; {outcome.wall_time:.1f} s, {1e3 * outcome.wall_time / max(1, trainer.steps_done):.2f} ms/step")

@@ -48,6 +48,18 @@ def _compact(grad: Tensor) -> Tensor:
     return grad
 
 
+def _log_kernel(x: Tensor, y: Tensor, sigma: float) -> Tensor:
+    """``-||x_i - y_j||^2 / (2 sigma^2)`` clamped to [MIN_LOG_KERNEL, 0], from ONE product of
+    augmented points: ``[x, |x|^2, 1] . [y / s^2, -1 / (2 s^2), -|y|^2 / (2 s^2)]``.
+    This replaces separate add/scale/clamp passes over the n x m matrix."""
+    c = 0.5 / sigma**2
+    xx = x.pow(2).sum(-1, keepdim=True)
+    yy = y.pow(2).sum(-1, keepdim=True)
+    xa = torch.cat([x, xx, torch.ones_like(xx)], -1)
+    ya = torch.cat([y * (2 * c), torch.full_like(yy, -c), yy * -c], -1)
+    return (xa @ ya.transpose(-1, -2)).clamp_(MIN_LOG_KERNEL, 0.0)
+
+
 class GaussianGram(torch.autograd.Function):
     """``K = sum_s exp(-D / (2 s^2))`` with ``D`` the squared distances, and its closed-form
     backward: with ``W = sum_s G * K_s / s^2`` (G the incoming gradient),
@@ -55,22 +67,24 @@ class GaussianGram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, y: Tensor, sigmas: tuple[float, ...]) -> Tensor:
-        d2 = sq_distances(x, y)
-        parts = [torch.exp((d2 * (-0.5 / s**2)).clamp_min_(MIN_LOG_KERNEL)) for s in sigmas]
-        ctx.save_for_backward(x, y, *parts)
+        gram = _log_kernel(x, y, sigmas[0]).exp_()
+        for s in sigmas[1:]:
+            gram += _log_kernel(x, y, s).exp_()
+        # One bandwidth: keep K for backward. Several: keep only the inputs and recompute
+        # each K_s in backward, so memory stays at one n x m matrix whatever the bandwidths.
+        ctx.save_for_backward(x, y, *([gram] if len(sigmas) == 1 else []))
         ctx.sigmas = sigmas
-        gram = parts[0]
-        for p in parts[1:]:
-            gram = gram + p
         return gram
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        x, y, *parts = ctx.saved_tensors
+        x, y, *saved = ctx.saved_tensors
         grad = _compact(grad)
-        w = parts[0] * (grad * (1.0 / ctx.sigmas[0] ** 2))
-        for p, s in zip(parts[1:], ctx.sigmas[1:]):
-            w = w + p * (grad * (1.0 / s**2))
+        w = None
+        for s in ctx.sigmas:
+            k = saved[0] if saved else _log_kernel(x, y, s).exp_()
+            term = k * (grad * (1.0 / s**2))
+            w = term if w is None else w.add_(term)
         gx = gy = None
         if ctx.needs_input_grad[0]:
             gx = w @ y - w.sum(-1, keepdim=True) * x

@@ -58,12 +58,13 @@ class MMDGAN(Objective):
         return d2, kernels.smooth_mmd(d2) + self.hp["lambda_rg"] * one_sided, codes
 
     def step(self, real: Tensor) -> dict[str, Tensor]:
-        n = real.shape[2]
-        for x in real[:-1]:
+        n, n_critic = real.shape[2], real.shape[0] - 1
+        with torch.no_grad():  # G is fixed during the critic steps: one pass makes all their fakes
+            fakes = self.generator(self.noise(n * n_critic)).unflatten(1, (n_critic, n)).unbind(1)
+        for x, fake in zip(real[:-1], fakes):
             with torch.no_grad():
                 for p in self.enc_params:
                     p.clamp_(-self.hp["clip"], self.hp["clip"])
-                fake = self.generator(self.noise(n))
             d2, adv, codes = self._mmd_terms(x, fake)
             recon = self.decoder(codes)
             both = torch.cat([x, fake], 1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import resource
 import sys
 import time
 import traceback
@@ -106,10 +107,12 @@ def train_stack(stack: list[Cell], device: str) -> list[dict[str, Any]]:
         trainer = Trainer([c.config for c in stack], device)
         trainer.train()
         results = []
-        for cell, outcome in zip(stack, trainer.outcomes()):
-            record = save_outcome(outcome, cell.path, {"cell": cell.label})
+        outcomes = trainer.outcomes()
+        rss = peak_rss_mb()
+        for cell, outcome in zip(stack, outcomes):
+            record = save_outcome(outcome, cell.path, {"cell": cell.label, "peak_rss_mb": rss})
             results.append({"path": str(cell.path), "status": record["status"], "reason": record["reason"],
-                            "metrics": record["metrics"], "wall": time.perf_counter() - t0})
+                            "metrics": record["metrics"], "wall": time.perf_counter() - t0, "rss": rss})
         return results
     except Exception as err:  # noqa: BLE001 - every crash is recorded and reported by the parent
         reason = f"{type(err).__name__}: {err}"
@@ -119,7 +122,12 @@ def train_stack(stack: list[Cell], device: str) -> list[dict[str, Any]]:
                                      "cell": cell.label, "status": "crashed", "reason": reason,
                                      "traceback": tb, "device": device, "provenance": provenance()})
         return [{"path": str(c.path), "status": "crashed", "reason": reason, "metrics": {},
-                 "wall": time.perf_counter() - t0} for c in stack]
+                 "wall": time.perf_counter() - t0, "rss": peak_rss_mb()} for c in stack]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this (worker) process so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build_parser() -> Parser:
@@ -242,17 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(cells)} cells ({len(cells) - len(todo)} already finished), "
           f"{placement.workers} worker(s) on {','.join(placement.devices)}", file=sys.stderr)
     stacks = make_stacks(todo, placement.workers, args.max_stack)
-    crashed = 0
+    crashed, peak_rss = 0, 0.0
     t0 = time.perf_counter()
     with tqdm(total=len(todo), desc="cells", unit="cell", file=sys.stderr, disable=not todo) as bar:
         for results in run_tasks(train_stack, stacks, placement):
             for r in results:
                 crashed += r["status"] == "crashed"
+                peak_rss = max(peak_rss, r["rss"])
                 rel = Path(r["path"]).relative_to(args.out / "stability")
                 bar.write(f"{rel}: {describe(r)} [{r['wall']:.0f} s]", file=sys.stderr)
                 bar.update(1)
     if todo:
-        print(f"trained {len(todo)} cells in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(f"trained {len(todo)} cells in {time.perf_counter() - t0:.0f} s; "
+              f"peak worker memory {peak_rss:.0f} MB", file=sys.stderr)
 
     if not args.no_figures:
         from analysis.stability import report

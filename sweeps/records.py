@@ -15,6 +15,7 @@ that readers ignore and `clean_partial` removes.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import platform
@@ -85,17 +86,31 @@ def write_record(path: Path, record: dict[str, Any], samples: np.ndarray | None 
         if extra is not None:
             extra(tmp)
         (tmp / RECORD_FILE).write_text(json.dumps(_jsonable(record), indent=2))
-        if path.exists():
-            old = path.parent / f".tmp-old-{path.name}-{uuid.uuid4().hex[:8]}"
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(path)
+        _move_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _move_into_place(tmp: Path, path: Path, attempts: int = 20) -> None:
+    """Rename ``tmp`` to ``path``, moving an existing record aside first. Safe against a
+    concurrent writer of the same record (an orphaned worker of a killed sweep finishing
+    while a rerun writes too): the last complete record wins, neither writer fails."""
+    for _ in range(attempts):
+        try:
+            tmp.rename(path)
+            return
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        old = path.parent / f".tmp-old-{path.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            path.rename(old)
+        except FileNotFoundError:
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+    raise OSError(f"could not move the record into {path}: another writer keeps replacing it")
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

@@ -1,0 +1,138 @@
+"""The stability sweep: end to end, resume after SIGKILL, divergence, Dask, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sweeps import stability
+from sweeps.records import iter_records, read_record, write_record
+
+RECORD_FILES = {"record.json", "samples.npy", "trace.csv", "generator.pt"}
+
+
+def cell_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "stability").glob("*/*/*/seed*"))
+
+
+def test_smoke_sweep_end_to_end_with_two_jobs(tmp_path, capsys):
+    code = stability.main(["--model", "gan,gram", "--preset", "smoke", "--jobs", "2", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| gan" in out and "| gram" in out and "successful" in out
+    cells = cell_dirs(tmp_path)
+    assert len(cells) == 2 * 4  # 2 objectives x (2 noise dims x 2 widths)
+    for c in cells:
+        assert RECORD_FILES <= {f.name for f in c.iterdir()}
+        rec = read_record(c)
+        assert rec["status"] == "ok" and rec["peak_rss_mb"] > 0 and rec["provenance"]["versions"]["torch"]
+    ds = tmp_path / "stability" / "ring2d"
+    table = pd.read_csv(ds / "tables" / "cells.csv")
+    assert len(table) == 8 and {"noise_dim", "width", "hq_fraction", "modes_covered", "success"} <= set(table)
+    for name in ["samples_gan", "samples_gram", "samples_all", "heatmap_hq_fraction", "heatmap_success",
+                 "heatmap_mode_kl", "heatmap_mmd2", "heatmap_modes_covered"]:
+        assert (ds / "figures" / f"{name}.png").stat().st_size > 5_000, name
+
+
+def test_killed_sweep_resumes_with_every_cell_once(tmp_path, run_cli):
+    """SIGKILL the sweep (and its process group) mid-run; the rerun finishes the rest."""
+    args = [sys.executable, "-m", "sweeps.stability", "--model", "mmdnet", "--preset", "smoke", "--steps", "300",
+            "--noise-dims", "2,4,8", "--widths", "20,100", "--max-stack", "1", "--no-figures", "--out", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(iter_records(tmp_path)) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(iter_records(tmp_path))
+    assert 2 <= done_before < 6, "kill should land mid-sweep"
+
+    res = run_cli("sweeps.stability", *args[3:])
+    assert res.returncode == 0, res.stderr
+    assert f"({done_before} already finished)" in res.stderr
+    cells = cell_dirs(tmp_path)
+    assert len(cells) == 6 and len({c.parent.name for c in cells}) == 6
+    for c in cells:
+        assert RECORD_FILES <= {f.name for f in c.iterdir()} and read_record(c)["status"] == "ok"
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_diverging_cell_is_recorded_and_others_finish(tmp_path):
+    code = stability.main(["--model", "mmdnet", "--preset", "smoke", "--noise-dims", "4", "--widths", "20",
+                           "--grid", "lr=1e-3,1e9", "--out", str(tmp_path), "--no-figures"])
+    assert code == 0  # diverged cells count as finished
+    recs = {read_record(c)["config"]["hp"]["lr"]: read_record(c) for c in cell_dirs(tmp_path)}
+    assert recs[1e-3]["status"] == "ok"
+    assert recs[1e9]["status"] == "diverged" and "non-finite" in recs[1e9]["reason"]
+    assert not recs[1e9]["metrics"]["success"]
+
+
+def test_crashed_cell_is_reported_and_retried(tmp_path, monkeypatch, capsys):
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(stability, "Trainer", explode)
+    argv = ["--model", "gan", "--preset", "smoke", "--noise-dims", "2", "--widths", "20", "--out", str(tmp_path),
+            "--no-figures"]
+    assert stability.main(argv) == 1
+    rec = read_record(cell_dirs(tmp_path)[0])
+    assert rec["status"] == "crashed" and "boom" in rec["reason"] and "Traceback" in rec["traceback"]
+    monkeypatch.undo()
+    assert stability.main(argv) == 0  # crashed cells are not "finished": the rerun retries them
+    assert read_record(cell_dirs(tmp_path)[0])["status"] == "ok"
+    assert "(0 already finished)" in capsys.readouterr().err
+
+
+def test_dask_backend_runs_the_smoke_grid(tmp_path):
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        code = stability.main(["--model", "mmdnet", "--preset", "smoke", "--backend", "dask", "--scheduler",
+                               cluster.scheduler_address, "--out", str(tmp_path), "--no-figures"])
+    assert code == 0
+    assert [read_record(c)["status"] for c in cell_dirs(tmp_path)] == ["ok"] * 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "vae"], "unknown model vae"),
+    (["--noise-dims", ","], "--noise-dims is empty"),
+    (["--widths", "0"], "--widths values must be at least 1"),
+    (["--devices", "cuda:0"], "cuda:0"),
+    (["--backend", "dask"], "needs --scheduler"),
+    (["--grid", "df"], "--grid expects KEY=V1,V2"),
+    (["--grid", "nope=1,2"], "no hyperparameter nope"),
+    (["--out", "/proc/forbidden"], "cannot write to output root"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path, args, message):
+    argv = ["--preset", "smoke", "--out", str(tmp_path / "x"), *args]
+    with pytest.raises(SystemExit) as exc:
+        stability.main(argv)
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_concurrent_writers_of_one_record_never_fail(tmp_path):
+    """An orphaned worker of a killed sweep and the rerun may write the same cell at once."""
+    path, errors = tmp_path / "cell", []
+
+    def writer(i):
+        try:
+            for k in range(30):
+                write_record(path, {"status": "ok", "writer": i, "k": k})
+        except OSError as err:
+            errors.append(err)
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert read_record(path)["k"] == 29 and [p.name for p in tmp_path.iterdir()] == ["cell"]
+    assert json.loads((path / "record.json").read_text())["status"] == "ok"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import sys
 from typing import Any, NoReturn
 
@@ -90,6 +89,3 @@ def load_plugins(specs: list[str]) -> None:
         except (ImportError, FileNotFoundError) as err:
             raise UsageError(f"cannot load plugin {spec!r}: {err}") from None
 
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -64,7 +64,6 @@ def isolated_registry(monkeypatch):
 
 
 def test_plugin_file_runs_through_the_stability_sweep(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("sweeps.parallel.cpu_count", lambda: 1)  # one torch thread, as in the rest of the suite
     plugin = write(tmp_path / "moments.py", plugin_source("moments"))
     out = tmp_path / "out"
     code = stability(["--model", "moments", "--plugin", str(plugin), "--preset", "smoke", "--samples", "500",

@@ -186,7 +186,6 @@ def test_train_cli_without_snapshots_writes_no_process_figure(tmp_path):
 
 def test_two_axis_sweep_over_hyperparameters(tmp_path, monkeypatch):
     from sweeps.stability import main as sweep_main
-    monkeypatch.setattr("sweeps.parallel.cpu_count", lambda: 1)  # one torch thread in the in-process worker
     try:
         assert sweep_main(["--model", "gram", "--preset", "smoke", "--noise-dims", "4", "--widths", "20",
                            "--grid", "df=2,4", "--grid", "lr=1e-3,1e-4", "--samples", "500", "--no-figures",

@@ -6,7 +6,6 @@ same generated batch (as in the PyTorch DCGAN reference).
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -32,10 +31,12 @@ class GAN(Objective):
     def step(self, real: Tensor) -> dict[str, Tensor]:
         x = real[0]
         fake = self.generator(self.noise(x.shape[1]))
-        logits = self.disc(torch.cat([x, fake.detach()], 1))
-        n = x.shape[1]
+        # Real and fake go through the discriminator in SEPARATE passes: in one joint batch a
+        # batch-norm discriminator tells them apart by batch statistics alone, and the
+        # generator step (fakes only) then gets no signal (the DCGAN reference does the same).
+        logit_real, logit_fake = self.disc(x), self.disc(fake.detach())
         # BCE with logits: -log sigmoid(l) = softplus(-l), -log(1 - sigmoid(l)) = softplus(l)
-        loss_d = F.softplus(-logits[:, :n]).mean((1, 2)) + F.softplus(logits[:, n:]).mean((1, 2))
+        loss_d = F.softplus(-logit_real).mean((1, 2)) + F.softplus(logit_fake).mean((1, 2))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.sum().backward()
         self.opt_d.step()
@@ -45,6 +46,6 @@ class GAN(Objective):
         set_grads(loss_g.sum(), self.g_params)
         self.opt_g.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
-                "d_real": logits[:, :n].detach().sigmoid().mean((1, 2)),
-                "d_fake": logits[:, n:].detach().sigmoid().mean((1, 2))}
+                "d_real": logit_real.detach().sigmoid().mean((1, 2)),
+                "d_fake": logit_fake.detach().sigmoid().mean((1, 2))}
 

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         naive = None if args.naive == "none" or device.type != "cpu" else Path(args.naive)
         if naive is not None and not naive.is_file():
             raise UsageError(f"naive yardstick {naive} not found (pass --naive PATH or --naive none)")
-        if args.image and (args.arch not in ARCHITECTURES or args.image_dataset not in data.names()):
+        if args.image and (args.arch not in ARCHITECTURES or not data.known(args.image_dataset)):
             raise UsageError(f"--image needs architecture {args.arch!r} and data set {args.image_dataset!r}")
     except UsageError as err:
         fail(parser.prog, str(err))

@@ -194,7 +194,7 @@ def plan(args) -> tuple[list[Cell], Placement]:
     """Validate the command line into cells and a placement; bad input raises `UsageError`."""
     load_plugins(args.plugin)
     models = parse_models(args.model)
-    if args.dataset not in data.names():
+    if not data.known(args.dataset):
         raise UsageError(f"unknown dataset {args.dataset!r}; choose from {', '.join(data.names())}")
     preset = PRESETS[args.preset]
     axes = parse_axes(args, preset)

@@ -64,7 +64,7 @@ def config_from_args(args) -> RunConfig:
     load_plugins(args.plugin)
     if args.model not in objectives.names():
         raise UsageError(f"unknown model {args.model!r}; choose from {', '.join(objectives.names())}")
-    if args.dataset not in data.names():
+    if not data.known(args.dataset):
         raise UsageError(f"unknown dataset {args.dataset!r}; choose from {', '.join(data.names())}")
     if args.seed < 0:
         raise UsageError("--seed must be non-negative")

@@ -39,9 +39,9 @@ import models
 import objectives
 from analysis.fid import SAMPLES_FILE, FeatureError, FeatureSpec, OfflineConfig, image_metrics, resolve_features
 from data.images import DATA_ROOT_ENV, DatasetMissing, to_uint8
-from sweeps.cli import (Parser, UsageError, add_plugin_arg, check_device, fail, load_plugins,
+from sweeps.cli import (Parser, UsageError, add_plugin_arg, fail, load_plugins,
                         parse_int_list, parse_overrides)
-from sweeps.parallel import Placement, run_tasks
+from sweeps.parallel import Placement, add_placement_args, placement_from_args, run_tasks
 from sweeps.records import clean_partial, ensure_writable, is_finished, provenance, write_record
 from sweeps.runner import RunConfig, Trainer
 from sweeps.stability import Cell, make_stacks, parse_models, peak_rss_mb
@@ -163,13 +163,7 @@ def build_parser() -> Parser:
     p.add_argument("--kid-subset-size", type=int, default=1000, help="KID subset size (default 1000)")
     p.add_argument("--data-root", help=f"folder holding the data sets (default ${DATA_ROOT_ENV} or ./datasets)")
     p.add_argument("--download", action="store_true", help="download missing torchvision data sets into --data-root")
-    p.add_argument("--jobs", type=int, default=1, help="parallel CPU workers (default 1; use one per core)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per CPU worker (default 1)")
-    p.add_argument("--devices", default="cpu", help="cpu (default) or a comma list like cuda:0,cuda:1")
-    p.add_argument("--jobs-per-device", type=int, default=1, help="concurrent runs per GPU (default 1)")
-    p.add_argument("--backend", choices=["loky", "dask"], default="loky",
-                   help="joblib backend: loky (local processes, default) or dask (needs --scheduler)")
-    p.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
+    add_placement_args(p, "runs")
     p.add_argument("--max-stack", type=int, default=1,
                    help="most seeds trained as one stacked model (default 1: conv runs gain nothing from stacking)")
     p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
@@ -214,20 +208,9 @@ def plan(args) -> tuple[list[Cell], dict[str, Scoring], Placement]:
     if unknown:
         raise UsageError(f"unknown architecture {', '.join(unknown)}; choose from {', '.join(models.ARCHITECTURES)}")
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
-    if min(args.jobs, args.threads, args.jobs_per_device, args.max_stack, args.kid_subset_size,
-           args.extractor_epochs) < 1:
-        raise UsageError("--jobs, --threads, --jobs-per-device, --max-stack, --kid-subset-size and "
-                         "--extractor-epochs must be at least 1")
-    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
-    if not devices:
-        raise UsageError("--devices is empty")
-    if any(d == "cpu" for d in devices) and len(devices) > 1:
-        raise UsageError("--devices mixes cpu and cuda devices")
-    if args.backend == "dask" and not args.scheduler:
-        raise UsageError("--backend dask needs --scheduler ADDRESS")
-    if args.backend != "dask":
-        for d in devices:
-            check_device(d)
+    if min(args.max_stack, args.kid_subset_size, args.extractor_epochs) < 1:
+        raise UsageError("--max-stack, --kid-subset-size and --extractor-epochs must be at least 1")
+    placement = placement_from_args(args)
     preset = PRESETS[args.preset]
     try:
         given = {"steps": args.steps, "batch": args.batch, "n_samples": args.samples, "width": args.width}
@@ -262,7 +245,6 @@ def plan(args) -> tuple[list[Cell], dict[str, Scoring], Placement]:
             raise UsageError(str(err)) from None
         real_hash = hashlib.sha256(ds.images_uint8().numpy().tobytes()).hexdigest()[:12]
         scoring[name] = Scoring(spec, args.kid_subset_size, cache, f"{dataset_dir(name)}-{real_hash}")
-    placement = Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
     return cells, scoring, placement
 
 

@@ -15,6 +15,7 @@ Tasks are plain picklable callables' arguments; results come back as each task f
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import multiprocessing
 import os
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import joblib
+
+from sweeps.cli import UsageError, check_device
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,36 @@ class Placement:
 
     def threads_per_worker(self) -> int:
         return 1 if self.on_gpu else self.threads
+
+
+def add_placement_args(parser: argparse.ArgumentParser, unit: str = "cells") -> None:
+    """The options every sweep shares: --jobs, --threads, --devices, --jobs-per-device,
+    --backend, --scheduler."""
+    parser.add_argument("--jobs", type=int, default=1, help="parallel CPU workers (default 1; use one per core)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per CPU worker (default 1, fastest for these small networks)")
+    parser.add_argument("--devices", default="cpu", help="cpu (default) or a comma list like cuda:0,cuda:1")
+    parser.add_argument("--jobs-per-device", type=int, default=1, help=f"concurrent {unit} per GPU (default 1)")
+    parser.add_argument("--backend", choices=["loky", "dask"], default="loky",
+                        help="joblib backend: loky (local processes, default) or dask (needs --scheduler)")
+    parser.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
+
+
+def placement_from_args(args: argparse.Namespace) -> Placement:
+    """Validate the options of `add_placement_args`; bad input raises `UsageError`."""
+    if min(args.jobs, args.threads, args.jobs_per_device) < 1:
+        raise UsageError("--jobs, --threads and --jobs-per-device must be at least 1")
+    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
+    if not devices:
+        raise UsageError("--devices is empty")
+    if any(d == "cpu" for d in devices) and len(devices) > 1:
+        raise UsageError("--devices mixes cpu and cuda devices")
+    if args.backend == "dask" and not args.scheduler:
+        raise UsageError("--backend dask needs --scheduler ADDRESS")
+    if args.backend != "dask":  # a cluster's devices cannot be checked from here
+        for d in devices:
+            check_device(d)
+    return Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
 
 
 def _limit_threads(threads: int) -> None:

@@ -31,9 +31,9 @@ from tqdm import tqdm
 
 import data
 import objectives
-from sweeps.cli import (Parser, UsageError, add_plugin_arg, check_device, fail, load_plugins,
+from sweeps.cli import (Parser, UsageError, add_plugin_arg, fail, load_plugins,
                         parse_int_list, parse_overrides, parse_value)
-from sweeps.parallel import Placement, run_tasks
+from sweeps.parallel import Placement, add_placement_args, placement_from_args, run_tasks
 from sweeps.records import clean_partial, ensure_writable, is_finished, write_record, provenance
 from sweeps.runner import RunConfig, Trainer
 
@@ -149,14 +149,7 @@ def build_parser() -> Parser:
     p.add_argument("--batch", type=int, help="batch size (default 200; smoke 64)")
     p.add_argument("--samples", type=int, help="samples stored per cell (default 10000)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter in every cell")
-    p.add_argument("--jobs", type=int, default=1, help="parallel CPU workers (default 1; use one per core)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads per CPU worker (default 1, fastest for these small networks)")
-    p.add_argument("--devices", default="cpu", help="cpu (default) or a comma list like cuda:0,cuda:1")
-    p.add_argument("--jobs-per-device", type=int, default=1, help="concurrent cells per GPU (default 1)")
-    p.add_argument("--backend", choices=["loky", "dask"], default="loky",
-                   help="joblib backend: loky (local processes, default) or dask (needs --scheduler)")
-    p.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
+    add_placement_args(p, "cells")
     p.add_argument("--max-stack", type=int, default=16, help="most cells trained as one batched model (default 16)")
     p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
     p.add_argument("--force", action="store_true", help="recompute cells that already have a record")
@@ -199,18 +192,9 @@ def plan(args) -> tuple[list[Cell], Placement]:
     preset = PRESETS[args.preset]
     axes = parse_axes(args, preset)
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
-    if min(args.jobs, args.jobs_per_device, args.max_stack, args.threads) < 1:
-        raise UsageError("--jobs, --jobs-per-device, --max-stack and --threads must be at least 1")
-    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
-    if not devices:
-        raise UsageError("--devices is empty")
-    if args.backend == "dask" and not args.scheduler:
-        raise UsageError("--backend dask needs --scheduler ADDRESS")
-    if args.backend != "dask":
-        for d in devices:
-            check_device(d)
-    if any(d == "cpu" for d in devices) and len(devices) > 1:
-        raise UsageError("--devices mixes cpu and cuda devices")
+    if args.max_stack < 1:
+        raise UsageError("--max-stack must be at least 1")
+    placement = placement_from_args(args)
     kind = data.get(args.dataset).kind
     try:
         base = RunConfig(dataset=args.dataset, steps=args.steps or preset["steps"],
@@ -223,7 +207,6 @@ def plan(args) -> tuple[list[Cell], Placement]:
     except (ValueError, KeyError, TypeError) as err:
         raise UsageError(str(err).strip("'\"")) from None
     ensure_writable(args.out)
-    placement = Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
     return cells, placement
 
 

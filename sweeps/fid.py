@@ -25,7 +25,6 @@ import os
 import re
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,9 +41,9 @@ from data.images import DATA_ROOT_ENV, DatasetMissing, to_uint8
 from sweeps.cli import (Parser, UsageError, add_plugin_arg, fail, load_plugins,
                         parse_int_list, parse_overrides)
 from sweeps.parallel import Placement, add_placement_args, placement_from_args, run_tasks
-from sweeps.records import clean_partial, ensure_writable, is_finished, provenance, write_record
+from sweeps.records import clean_partial, ensure_writable, is_finished
 from sweeps.runner import RunConfig, Trainer
-from sweeps.stability import Cell, make_stacks, parse_models, peak_rss_mb
+from sweeps.stability import Cell, make_stacks, parse_models, peak_rss_mb, record_crash
 
 PRESETS: dict[str, dict[str, Any]] = {
     # "full" is our choice of length (about 38 epochs of CIFAR-10 at batch 64), not the paper's.
@@ -118,14 +117,7 @@ def train_and_score(task: Task, device: str) -> list[dict[str, Any]]:
                             "metrics": metrics, "wall": time.perf_counter() - t0})
         return results
     except Exception as err:  # noqa: BLE001 - every crash is recorded and reported by the parent
-        reason = f"{type(err).__name__}: {err}"
-        tb = traceback.format_exc()
-        for cell in task.cells:
-            write_record(cell.path, {"config": cell.config.to_dict(), "seed": cell.config.seed,
-                                     "cell": cell.label, "status": "crashed", "reason": reason,
-                                     "traceback": tb, "device": device, "provenance": provenance()})
-        return [{"path": str(c.path), "status": "crashed", "reason": reason, "metrics": {},
-                 "wall": time.perf_counter() - t0} for c in task.cells]
+        return record_crash(task.cells, device, err, t0)
 
 
 def build_parser() -> Parser:

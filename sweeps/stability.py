@@ -115,14 +115,20 @@ def train_stack(stack: list[Cell], device: str) -> list[dict[str, Any]]:
                             "metrics": record["metrics"], "wall": time.perf_counter() - t0, "rss": rss})
         return results
     except Exception as err:  # noqa: BLE001 - every crash is recorded and reported by the parent
-        reason = f"{type(err).__name__}: {err}"
-        tb = traceback.format_exc()
-        for cell in stack:
-            write_record(cell.path, {"config": cell.config.to_dict(), "seed": cell.config.seed,
-                                     "cell": cell.label, "status": "crashed", "reason": reason,
-                                     "traceback": tb, "device": device, "provenance": provenance()})
-        return [{"path": str(c.path), "status": "crashed", "reason": reason, "metrics": {},
-                 "wall": time.perf_counter() - t0, "rss": peak_rss_mb()} for c in stack]
+        return record_crash(stack, device, err, t0)
+
+
+def record_crash(cells: Sequence[Cell], device: str, err: Exception, t0: float) -> list[dict[str, Any]]:
+    """Write a ``crashed`` record (reason and traceback) for each cell of a failed task and
+    return the parent's result rows; crashed records are retried by the next run."""
+    reason = f"{type(err).__name__}: {err}"
+    tb = traceback.format_exc()
+    for cell in cells:
+        write_record(cell.path, {"config": cell.config.to_dict(), "seed": cell.config.seed,
+                                 "cell": cell.label, "status": "crashed", "reason": reason,
+                                 "traceback": tb, "device": device, "provenance": provenance()})
+    return [{"path": str(c.path), "status": "crashed", "reason": reason, "metrics": {},
+             "wall": time.perf_counter() - t0, "rss": peak_rss_mb()} for c in cells]
 
 
 def peak_rss_mb() -> float:

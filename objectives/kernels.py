@@ -40,7 +40,7 @@ def sq_distances(x: Tensor, y: Tensor) -> Tensor:
 
 def _compact(grad: Tensor) -> Tensor:
     """Undo broadcasting in an incoming gradient: a dim of stride 0 (from the backward of
-    ``mean``/``sum``) becomes size 1, so the following multiply broadcasts instead of
+    ``sum``, see `block_mean`) becomes size 1, so the following multiply broadcasts instead of
     walking an expanded tensor element by element (several times faster)."""
     for dim in (-1, -2):
         if grad.stride(dim) == 0 and grad.shape[dim] > 1:
@@ -123,9 +123,16 @@ def spd_solve(a: Tensor, b: Tensor) -> Tensor:
     return _SPDSolve.apply(a, b)
 
 
+def block_mean(k: Tensor) -> Tensor:
+    """Mean over the last two dims as ``sum / count``: the backward of ``sum`` hands
+    `GaussianGram` a stride-0 gradient that `_compact` shrinks to one number per run,
+    where ``mean``'s backward materialises a dense n x m gradient (three extra passes)."""
+    return k.sum((-1, -2)) / (k.shape[-1] * k.shape[-2])
+
+
 def mmd2_from_blocks(kxx: Tensor, kyy: Tensor, kxy: Tensor) -> Tensor:
     """Biased squared MMD from the three Gram blocks (``kyy`` may be computed without grad)."""
-    return kxx.mean((-1, -2)) + kyy.mean((-1, -2)) - 2.0 * kxy.mean((-1, -2))
+    return block_mean(kxx) + block_mean(kyy) - 2.0 * block_mean(kxy)
 
 
 def mmd2(x: Tensor, y: Tensor, sigmas: Sigmas, unbiased: bool = False) -> Tensor:
@@ -141,7 +148,7 @@ def mmd2(x: Tensor, y: Tensor, sigmas: Sigmas, unbiased: bool = False) -> Tensor
     tr_x = torch.diagonal(kxx, dim1=-2, dim2=-1).sum(-1)
     tr_y = torch.diagonal(kyy, dim1=-2, dim2=-1).sum(-1)
     return ((kxx.sum((-1, -2)) - tr_x) / (n * (n - 1)) + (kyy.sum((-1, -2)) - tr_y) / (m * (m - 1))
-            - 2.0 * kxy.mean((-1, -2)))
+            - 2.0 * block_mean(kxy))
 
 
 def smooth_mmd(d2: Tensor, floor: float = 1e-6) -> Tensor:

@@ -1,6 +1,7 @@
 """Stability sweep: train every cell of a grid (noise dimension x generator width by default).
 
     python -m sweeps.stability --model gram --jobs 2
+    python -m sweeps.stability --model gan,mmdnet,mmdgan,gram --dataset ring2d,ring3d --jobs 2
     python -m sweeps.stability --model all --dataset ring3d --seeds 0,1,2
     python -m sweeps.stability --model gram,mmdgan --dataset ring3d --grid df=2,4,8,16
 
@@ -35,6 +36,7 @@ from sweeps.cli import (Parser, UsageError, add_plugin_arg, fail, load_plugins,
                         parse_int_list, parse_overrides, parse_value)
 from sweeps.parallel import Placement, add_placement_args, placement_from_args, run_tasks
 from sweeps.records import clean_partial, ensure_writable, is_finished, write_record, provenance
+from models import ArchConfig
 from sweeps.runner import RunConfig, Trainer
 
 PAPER_STEPS = 10_500  # 35 epochs of 60,000 points at batch 200
@@ -93,9 +95,12 @@ def make_stacks(cells: Sequence[Cell], workers: int, max_stack: int) -> list[lis
     stacks = [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
 
     def cost(stack: list[Cell]) -> float:
+        """Rough relative wall time: every generator step makes 1 + n_critic passes through
+        a critic (fixed width) and the generator. Longest first keeps the tail short: a
+        5-critic-step MMD-GAN stack of width 20 still outlasts any single-critic stack."""
         c = stack[0].config
         hp = objectives.hyperparameters(c.model, data.get(c.dataset).kind, dict(c.hp))
-        return len(stack) * c.steps * c.width ** 2 * (1 + hp.get("n_critic", 0))
+        return len(stack) * c.steps * (1 + hp.get("n_critic", 1)) * (ArchConfig.critic_width ** 2 + c.width ** 2 / 4)
     return sorted(stacks, key=cost, reverse=True)
 
 
@@ -142,7 +147,9 @@ def build_parser() -> Parser:
                       "10,500 generator steps at batch 200, the authors' hyperparameters per objective.")
     p.add_argument("--model", default="gram",
                    help="objective(s): one name, a comma list, or 'all' (default gram)")
-    p.add_argument("--dataset", default="ring2d", help="ring2d (default), ring3d or grid")
+    p.add_argument("--dataset", default="ring2d",
+                   help="ring2d (default), ring3d, grid, or a comma list (one pool of work, so "
+                        "all workers stay busy to the end)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper",
                    help="paper (default: full length) or smoke (a few seconds, for tests and demos)")
     p.add_argument("--noise-dims", help="comma list of noise dimensions (grid columns)")
@@ -193,27 +200,33 @@ def plan(args) -> tuple[list[Cell], Placement]:
     """Validate the command line into cells and a placement; bad input raises `UsageError`."""
     load_plugins(args.plugin)
     models = parse_models(args.model)
-    if not data.known(args.dataset):
-        raise UsageError(f"unknown dataset {args.dataset!r}; choose from {', '.join(data.names())}")
+    datasets = parse_datasets(args.dataset)
     preset = PRESETS[args.preset]
     axes = parse_axes(args, preset)
     seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
     if args.max_stack < 1:
         raise UsageError("--max-stack must be at least 1")
     placement = placement_from_args(args)
-    kind = data.get(args.dataset).kind
     try:
-        base = RunConfig(dataset=args.dataset, steps=args.steps or preset["steps"],
-                         batch=args.batch or preset.get("batch", 200),
+        base = RunConfig(steps=args.steps or preset["steps"], batch=args.batch or preset.get("batch", 200),
                          n_samples=args.samples or preset["samples"],
                          hp=tuple(parse_overrides(args.set).items()))
-        cells = build_cells(models, args.dataset, seeds, axes, base, args.out)
+        cells = [c for d in datasets for c in build_cells(models, d, seeds, axes, base, args.out)]
         for c in cells:
-            objectives.hyperparameters(c.config.model, kind, dict(c.config.hp))
+            objectives.hyperparameters(c.config.model, data.get(c.config.dataset).kind, dict(c.config.hp))
     except (ValueError, KeyError, TypeError) as err:
         raise UsageError(str(err).strip("'\"")) from None
     ensure_writable(args.out)
     return cells, placement
+
+
+def parse_datasets(text: str) -> list[str]:
+    """``"ring2d,ring3d"`` -> the known data set names, in order, without repeats."""
+    names = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [n for n in names if not data.known(n)]
+    if not names or unknown:
+        raise UsageError(f"unknown dataset {(unknown or [text])[0]!r}; choose from {', '.join(data.names())}")
+    return names
 
 
 def describe(result: dict[str, Any]) -> str:
@@ -255,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_figures:
         from analysis.stability import report
-        print(report(args.out / "stability" / args.dataset, models=list(dict.fromkeys(c.config.model for c in cells))))
+        for dataset in dict.fromkeys(c.config.dataset for c in cells):
+            print(report(args.out / "stability" / dataset, models=list(dict.fromkeys(c.config.model for c in cells))))
     if crashed:
         print(f"{crashed} cell(s) crashed; see their record.json ('traceback'). "
               "Rerun the same command to retry them.", file=sys.stderr)

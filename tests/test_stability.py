@@ -40,6 +40,21 @@ def test_smoke_sweep_end_to_end_with_two_jobs(tmp_path, capsys):
         assert (ds / "figures" / f"{name}.png").stat().st_size > 5_000, name
 
 
+def test_two_datasets_form_one_pool_ordered_longest_first(tmp_path):
+    """The full ring experiment is one pool of stacks; MMD-GAN's 5 critic steps make even
+    its narrowest stack longer than any other objective's widest, so it goes first."""
+    args = stability.build_parser().parse_args(
+        ["--model", "gan,mmdgan,gram", "--dataset", "ring2d,ring3d", "--out", str(tmp_path)])
+    cells, placement = stability.plan(args)
+    assert len(cells) == 2 * 3 * 12 and {c.config.dataset for c in cells} == {"ring2d", "ring3d"}
+    stacks = stability.make_stacks(cells, workers=2, max_stack=16)
+    assert len(stacks) == 2 * 3 * 3  # one stack per (dataset, objective, width)
+    assert all(len({c.config.stack_key() for c in s}) == 1 and len(s) == 4 for s in stacks)
+    models = [s[0].config.model for s in stacks]
+    assert models[:6] == ["mmdgan"] * 6 and "mmdgan" not in models[6:]
+    assert stacks[0][0].config.width == 200
+
+
 def test_killed_sweep_resumes_with_every_cell_once(tmp_path, run_cli):
     """SIGKILL the sweep (and its process group) mid-run; the rerun finishes the rest."""
     args = [sys.executable, "-m", "sweeps.stability", "--model", "mmdnet", "--preset", "smoke", "--steps", "300",
@@ -101,6 +116,7 @@ def test_dask_backend_runs_the_smoke_grid(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "vae"], "unknown model vae"),
+    (["--dataset", "ring2d,moons"], "unknown dataset 'moons'"),
     (["--noise-dims", ","], "--noise-dims is empty"),
     (["--widths", "0"], "--widths values must be at least 1"),
     (["--devices", "cuda:0"], "cuda:0"),

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 import data
 import models
@@ -40,7 +39,8 @@ from analysis.fid import SAMPLES_FILE, FeatureError, FeatureSpec, OfflineConfig,
 from data.images import DATA_ROOT_ENV, DatasetMissing, to_uint8
 from sweeps.cli import (Parser, UsageError, add_plugin_arg, fail, load_plugins,
                         parse_int_list, parse_overrides)
-from sweeps.parallel import Placement, add_placement_args, placement_from_args, run_tasks
+from sweeps.parallel import (Placement, add_placement_args, crash_exit_code, placement_from_args,
+                             run_with_progress)
 from sweeps.records import clean_partial, ensure_writable, is_finished
 from sweeps.runner import RunConfig, Trainer
 from sweeps.stability import Cell, make_stacks, parse_models, peak_rss_mb, record_crash
@@ -240,14 +240,8 @@ def plan(args) -> tuple[list[Cell], dict[str, Scoring], Placement]:
     return cells, scoring, placement
 
 
-def describe(result: dict[str, Any]) -> str:
-    m = result["metrics"]
-    text = result["status"]
-    if m:
-        text += ", " + ", ".join(f"{k} {m[k]:.3g}" for k in ("fid", "kid", "isc") if k in m)
-    if result["reason"]:
-        text += f" ({result['reason']})"
-    return text
+def score_summary(m: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {m[k]:.3g}" for k in ("fid", "kid", "isc") if k in m)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,25 +259,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{placement.workers} worker(s) on {','.join(placement.devices)}", file=sys.stderr)
     tasks = [Task(stack, scoring[stack[0].config.dataset])
              for stack in make_stacks(todo, placement.workers, args.max_stack)]
-    crashed = 0
     t0 = time.perf_counter()
-    with tqdm(total=len(todo), desc="runs", unit="run", file=sys.stderr, disable=not todo) as bar:
-        for results in run_tasks(train_and_score, tasks, placement):
-            for r in results:
-                crashed += r["status"] == "crashed"
-                bar.write(f"{Path(r['path']).relative_to(root)}: {describe(r)} [{r['wall']:.0f} s]", file=sys.stderr)
-                bar.update(1)
+    results = run_with_progress(train_and_score, tasks, placement, len(todo), "run", root, score_summary)
     if todo:
         print(f"trained and scored {len(todo)} runs in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
     if not args.no_table:
         from analysis.fid_table import report
         print(report(root, models=list(dict.fromkeys(c.config.model for c in cells))))
-    if crashed:
-        print(f"{crashed} run(s) crashed; see their record.json ('traceback'). "
-              "Rerun the same command to retry them.", file=sys.stderr)
-        return 1
-    return 0
+    return crash_exit_code(results, "run")
 
 
 if __name__ == "__main__":

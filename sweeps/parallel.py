@@ -19,13 +19,17 @@ import argparse
 import contextlib
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import joblib
+from tqdm import tqdm
 
 from sweeps.cli import UsageError, check_device
+from sweeps.records import describe
 
 
 @dataclass(frozen=True)
@@ -145,3 +149,30 @@ def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
     finally:
         if manager is not None:
             manager.shutdown()
+
+
+def run_with_progress(fn: Callable[[Any, str], list[dict[str, Any]]], tasks: Sequence[Any],
+                      placement: Placement, total: int, unit: str, root: Path,
+                      summary: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """`run_tasks` behind a progress bar over ``total`` cells, printing one line per finished
+    cell (its path under ``root``, `describe` with ``summary``, wall time); returns the
+    results of every cell."""
+    done = []
+    with tqdm(total=total, desc=f"{unit}s", unit=unit, file=sys.stderr, disable=not total) as bar:
+        for results in run_tasks(fn, tasks, placement):
+            for r in results:
+                rel = Path(r["path"]).relative_to(root)
+                bar.write(f"{rel}: {describe(r, summary)} [{r['wall']:.0f} s]", file=sys.stderr)
+                bar.update(1)
+                done.append(r)
+    return done
+
+
+def crash_exit_code(results: Sequence[dict[str, Any]], unit: str) -> int:
+    """1 (with a hint on stderr) when any cell crashed, else 0."""
+    crashed = sum(r["status"] == "crashed" for r in results)
+    if not crashed:
+        return 0
+    print(f"{crashed} {unit}(s) crashed; see their record.json ('traceback'). "
+          "Rerun the same command to retry them.", file=sys.stderr)
+    return 1

@@ -144,6 +144,17 @@ def clean_partial(root: Path) -> int:
     return len(stale)
 
 
+def describe(result: dict[str, Any], metrics_text: Callable[[dict[str, Any]], str]) -> str:
+    """One progress line for a finished cell: its status, ``metrics_text(metrics)`` when it
+    has metrics, and the reason when it did not finish normally."""
+    text = result["status"]
+    if result["metrics"]:
+        text += ", " + metrics_text(result["metrics"])
+    if result["reason"]:
+        text += f" ({result['reason']})"
+    return text
+
+
 def ensure_writable(root: Path) -> None:
     """Raise ``PermissionError`` unless files can be created below ``root``."""
     root = Path(root)

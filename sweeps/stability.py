@@ -28,15 +28,14 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 import data
 import objectives
+from models import ArchConfig
 from sweeps.cli import (Parser, UsageError, add_plugin_arg, fail, load_plugins,
                         parse_int_list, parse_overrides, parse_value)
-from sweeps.parallel import Placement, add_placement_args, placement_from_args, run_tasks
-from sweeps.records import clean_partial, ensure_writable, is_finished, write_record, provenance
-from models import ArchConfig
+from sweeps.parallel import (Placement, add_placement_args, crash_exit_code, placement_from_args,
+                             run_with_progress)
+from sweeps.records import clean_partial, ensure_writable, is_finished, provenance, write_record
 from sweeps.runner import RunConfig, Trainer
 
 PAPER_STEPS = 10_500  # 35 epochs of 60,000 points at batch 200
@@ -229,14 +228,8 @@ def parse_datasets(text: str) -> list[str]:
     return names
 
 
-def describe(result: dict[str, Any]) -> str:
-    m = result["metrics"]
-    text = result["status"]
-    if m:
-        text += f", {m['modes_covered']}/{m['n_modes']} modes, hq {m['hq_fraction']:.2f}"
-    if result["reason"]:
-        text += f" ({result['reason']})"
-    return text
+def ring_summary(m: dict[str, Any]) -> str:
+    return f"{m['modes_covered']}/{m['n_modes']} modes, hq {m['hq_fraction']:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,29 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(cells)} cells ({len(cells) - len(todo)} already finished), "
           f"{placement.workers} worker(s) on {','.join(placement.devices)}", file=sys.stderr)
     stacks = make_stacks(todo, placement.workers, args.max_stack)
-    crashed, peak_rss = 0, 0.0
     t0 = time.perf_counter()
-    with tqdm(total=len(todo), desc="cells", unit="cell", file=sys.stderr, disable=not todo) as bar:
-        for results in run_tasks(train_stack, stacks, placement):
-            for r in results:
-                crashed += r["status"] == "crashed"
-                peak_rss = max(peak_rss, r["rss"])
-                rel = Path(r["path"]).relative_to(args.out / "stability")
-                bar.write(f"{rel}: {describe(r)} [{r['wall']:.0f} s]", file=sys.stderr)
-                bar.update(1)
+    results = run_with_progress(train_stack, stacks, placement, len(todo), "cell",
+                                args.out / "stability", ring_summary)
     if todo:
-        print(f"trained {len(todo)} cells in {time.perf_counter() - t0:.0f} s; "
-              f"peak worker memory {peak_rss:.0f} MB", file=sys.stderr)
+        print(f"trained {len(todo)} cells in {time.perf_counter() - t0:.0f} s; peak worker memory "
+              f"{max(r['rss'] for r in results):.0f} MB", file=sys.stderr)
 
     if not args.no_figures:
         from analysis.stability import report
         for dataset in dict.fromkeys(c.config.dataset for c in cells):
             print(report(args.out / "stability" / dataset, models=list(dict.fromkeys(c.config.model for c in cells))))
-    if crashed:
-        print(f"{crashed} cell(s) crashed; see their record.json ('traceback'). "
-              "Rerun the same command to retry them.", file=sys.stderr)
-        return 1
-    return 0
+    return crash_exit_code(results, "cell")
 
 
 if __name__ == "__main__":

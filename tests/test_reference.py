@@ -112,7 +112,7 @@ def test_gan_losses_and_gradients_match_reference():
 def test_mmdgan_losses_and_gradients_match_reference(lambda_ae):
     obj, real, draws, before = setup("mmdgan", n_critic=1)
     diag = obj.step(real)
-    n, hp = real.shape[2], obj.hp
+    hp = obj.hp
     enc0 = {k: v.detach().clamp(-hp["clip"], hp["clip"]).requires_grad_() for k, v in before["encoder"].items()}
     dec0 = before["decoder"]
 

@@ -80,17 +80,28 @@ class GaussianGram(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, y, *saved = ctx.saved_tensors
         grad = _compact(grad)
-        w = None
-        for s in ctx.sigmas:
-            k = saved[0] if saved else _log_kernel(x, y, s).exp_()
-            term = k * (grad * (1.0 / s**2))
-            w = term if w is None else w.add_(term)
+        # A per-run scalar G (the backward of a block sum, e.g. an MMD term) multiplies the
+        # small n x d results instead of the n x m matrix; with one bandwidth W is then K
+        # itself and the backward makes no n x m pass at all.
+        scale = None
+        if grad.shape[-2:] == (1, 1):
+            grad, scale = torch.ones_like(grad), grad
+        if saved and scale is not None:
+            w, scale = saved[0], scale / ctx.sigmas[0] ** 2
+        else:
+            w = None
+            for s in ctx.sigmas:
+                k = saved[0] if saved else _log_kernel(x, y, s).exp_()
+                term = k * (grad * (1.0 / s**2))
+                w = term if w is None else w.add_(term)
         gx = gy = None
         if ctx.needs_input_grad[0]:
             gx = w @ y - w.sum(-1, keepdim=True) * x
         if ctx.needs_input_grad[1]:
             wt = w.transpose(-1, -2)
             gy = wt @ x - wt.sum(-1, keepdim=True) * y
+        if scale is not None:
+            gx, gy = (None if g is None else g.mul_(scale) for g in (gx, gy))
         return gx, gy, None
 
 

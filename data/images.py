@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,10 +135,11 @@ def _missing(name: str, root: Path, expected: str, how: str) -> DatasetMissing:
     return DatasetMissing(f"{name} not found in {root}/ (expected {expected}); {how}")
 
 
-def _from_pil(items, size: int, crop_first: bool = False) -> np.ndarray:
-    """PIL images -> uint8 (N, 3, size, size): resize the short side to ``size``, centre-crop."""
+def _from_pil(items: Iterable, n: int, size: int) -> np.ndarray:
+    """``n`` PIL images (any iterable, consumed one at a time so they need not all be in
+    memory) -> uint8 (n, 3, size, size): resize the short side to ``size``, centre-crop."""
     from torchvision.transforms import functional as TF
-    out = np.empty((len(items), 3, size, size), dtype=np.uint8)
+    out = np.empty((n, 3, size, size), dtype=np.uint8)
     for i, img in enumerate(items):
         img = TF.center_crop(TF.resize(img.convert("RGB"), size), size)
         out[i] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
@@ -204,7 +205,7 @@ def celeba(root: str | None = None, download: bool = False, size: int = 64) -> I
                            "download them from the CelebA site (or try --download, which uses Google Drive)"
                            ) from None
         n = min(CELEBA_LIMIT, len(ds))
-        return _from_pil((ds[i][0] for i in range(n)), size), None
+        return _from_pil((ds[i][0] for i in range(n)), n, size), None
 
     def load(download: bool) -> Loaded:
         return _disk_cached(base, f"{name}-{CELEBA_LIMIT}", lambda: build(download))
@@ -245,8 +246,8 @@ def folder(spec: str, root: str | None = None, download: bool = False) -> ImageD
         def images():
             for p in found:
                 with Image.open(p) as img:
-                    yield img.convert("RGB")
-        return _from_pil(list(images()), size), labels
+                    yield img
+        return _from_pil(images(), len(found), size), labels
 
     def load(download: bool) -> Loaded:
         found = files()

@@ -31,13 +31,6 @@ def _as_tuple(sigmas: Sigmas) -> tuple[float, ...]:
     return (float(sigmas),) if isinstance(sigmas, (int, float)) else tuple(float(s) for s in sigmas)
 
 
-def sq_distances(x: Tensor, y: Tensor) -> Tensor:
-    """Pairwise squared Euclidean distances ``(..., n, m)`` from one matrix product."""
-    xx = x.pow(2).sum(-1).unsqueeze(-1)
-    yy = y.pow(2).sum(-1).unsqueeze(-2)
-    return (xx + yy - 2.0 * (x @ y.transpose(-1, -2))).clamp_min(0.0)
-
-
 def _compact(grad: Tensor) -> Tensor:
     """Undo broadcasting in an incoming gradient: a dim of stride 0 (from the backward of
     ``sum``, see `block_mean`) becomes size 1, so the following multiply broadcasts instead of

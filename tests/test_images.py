@@ -29,6 +29,28 @@ def test_mnist5k_is_the_embedded_digits_padded_to_32():
     assert np.array_equal(to_uint8(x[:50]), ds.images_uint8()[:50].numpy())  # round trip is exact
 
 
+def test_celeba_is_read_one_image_at_a_time_from_torchvision(tmp_path, monkeypatch):
+    """The real CelebA cannot be fetched here: a stand-in torchvision dataset of 3 portrait
+    images checks the resize-then-centre-crop path and the image count."""
+    import torchvision.datasets
+    from PIL import Image
+
+    class FakeCelebA:
+        def __init__(self, root, split, target_type, download):
+            self.images = [Image.new("RGB", (40, 50), (10 * i, 100, 200)) for i in range(3)]
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, i):
+            return self.images[i], None
+
+    monkeypatch.setattr(torchvision.datasets, "CelebA", FakeCelebA)
+    x = data.get("celeba32", root=str(tmp_path)).images_uint8()
+    assert x.shape == (3, 3, 32, 32)
+    assert [tuple(x[i, :, 16, 16].tolist()) for i in range(3)] == [(0, 100, 200), (10, 100, 200), (20, 100, 200)]
+
+
 def test_folder_of_images_with_class_subfolders(tmp_path, monkeypatch):
     from PIL import Image
     rng = np.random.default_rng(0)

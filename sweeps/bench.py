@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 
 import data
-import objectives
 from models import ARCHITECTURES
 from sweeps.cli import Parser, UsageError, check_device, fail, parse_int_list
 from sweeps.records import write_record, provenance
 from sweeps.runner import RunConfig, Trainer
+from sweeps.stability import parse_models
 
 DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
 
@@ -81,10 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        models = objectives.names() if args.models == "all" else args.models.split(",")
-        unknown = set(models) - set(objectives.names())
-        if unknown:
-            raise UsageError(f"unknown model {', '.join(sorted(unknown))}; choose from {', '.join(objectives.names())}")
+        models = parse_models(args.models)
         stacks = parse_int_list(args.stack, "--stack")
         if min(args.steps, args.warmup + 1, args.repeats, args.threads) < 1:
             raise UsageError("--steps, --repeats and --threads must be positive")

@@ -45,6 +45,14 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def parse_names(text: str, option: str) -> list[str]:
+    """``"a, b,a"`` -> ["a", "b"]: the non-empty entries in order, without repeats."""
+    names = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if not names:
+        raise UsageError(f"{option} is empty")
+    return names
+
+
 def parse_int_list(text: str, name: str, minimum: int = 1) -> list[int]:
     """``"2,4,8"`` -> [2, 4, 8]; every entry must be an integer >= ``minimum``."""
     try:

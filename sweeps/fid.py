@@ -38,7 +38,7 @@ import objectives
 from analysis.fid import SAMPLES_FILE, FeatureError, FeatureSpec, OfflineConfig, image_metrics, resolve_features
 from data.images import DATA_ROOT_ENV, DatasetMissing, to_uint8
 from sweeps.cli import (Parser, UsageError, add_plugin_arg, fail, load_plugins,
-                        parse_int_list, parse_overrides)
+                        parse_int_list, parse_names, parse_overrides)
 from sweeps.parallel import (Placement, add_placement_args, crash_exit_code, placement_from_args,
                              run_with_progress)
 from sweeps.records import clean_partial, ensure_writable, is_finished
@@ -166,13 +166,6 @@ def build_parser() -> Parser:
     return p
 
 
-def _names(text: str, option: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names:
-        raise UsageError(f"{option} is empty")
-    return list(dict.fromkeys(names))
-
-
 def load_datasets(names: Sequence[str], root: str | None, download: bool) -> dict[str, Any]:
     """Every named image set, loaded now so a missing one fails before any training."""
     out = {}
@@ -195,7 +188,7 @@ def plan(args) -> tuple[list[Cell], dict[str, Scoring], Placement]:
     """Validate the command line into runs, per-data-set scoring and a placement."""
     load_plugins(args.plugin)
     model_names = parse_models(args.models)
-    archs = _names(args.arch, "--arch")
+    archs = parse_names(args.arch, "--arch")
     unknown = [a for a in archs if a not in models.ARCHITECTURES]
     if unknown:
         raise UsageError(f"unknown architecture {', '.join(unknown)}; choose from {', '.join(models.ARCHITECTURES)}")
@@ -215,7 +208,7 @@ def plan(args) -> tuple[list[Cell], dict[str, Scoring], Placement]:
         raise UsageError(str(err).strip("'\"")) from None
     if args.data_root:
         os.environ[DATA_ROOT_ENV] = str(Path(args.data_root).expanduser().resolve())  # workers inherit it
-    datasets = load_datasets(_names(args.dataset, "--dataset"), args.data_root, args.download)
+    datasets = load_datasets(parse_names(args.dataset, "--dataset"), args.data_root, args.download)
     for ds in datasets.values():
         for arch in archs:  # e.g. an image too small for the conv layout
             try:

@@ -32,7 +32,7 @@ import data
 import objectives
 from models import ArchConfig
 from sweeps.cli import (Parser, UsageError, add_plugin_arg, fail, load_plugins,
-                        parse_int_list, parse_overrides, parse_value)
+                        parse_int_list, parse_names, parse_overrides, parse_value)
 from sweeps.parallel import (Placement, add_placement_args, crash_exit_code, placement_from_args,
                              run_with_progress)
 from sweeps.records import clean_partial, ensure_writable, is_finished, provenance, write_record
@@ -221,10 +221,10 @@ def plan(args) -> tuple[list[Cell], Placement]:
 
 def parse_datasets(text: str) -> list[str]:
     """``"ring2d,ring3d"`` -> the known data set names, in order, without repeats."""
-    names = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    names = parse_names(text, "--dataset")
     unknown = [n for n in names if not data.known(n)]
-    if not names or unknown:
-        raise UsageError(f"unknown dataset {(unknown or [text])[0]!r}; choose from {', '.join(data.names())}")
+    if unknown:
+        raise UsageError(f"unknown dataset {unknown[0]!r}; choose from {', '.join(data.names())}")
     return names
 
 

@@ -1,0 +1,37 @@
+"""The speed benchmark: a tiny invocation writes its table, and the speed-up column is
+the per-core ratio against the yardstick timed in the same run."""
+
+import pandas as pd
+import pytest
+
+from sweeps import bench
+
+
+def test_bench_writes_table_and_ratio_against_yardstick(tmp_path, capsys):
+    # A stand-in yardstick that reports a fixed 10 ms per generator step.
+    naive = tmp_path / "naive.py"
+    naive.write_text("print('model=x ms_per_step=10.000 hq=1 modes=8')\n")
+    out = tmp_path / "bench"
+    code = bench.main(["--models", "gan,mmdnet", "--stack", "1,2", "--steps", "3", "--warmup", "1",
+                       "--repeats", "1", "--naive", str(naive), "--out", str(out)])
+    assert code == 0
+    table = pd.read_csv(out / "bench.csv")
+    assert list(zip(table["model"], table["stack"])) == [("gan", 1), ("gan", 2), ("mmdnet", 1), ("mmdnet", 2)]
+    assert (table["naive_ms_per_step"] == 10.0).all()
+    # stack R at t seconds per stacked step = R / t run-steps per second; vs 0.010 s per naive step
+    expected = table["stack"] / (table["ms_per_step"] / 1e3) * 0.010
+    pd.testing.assert_series_equal(table["speedup_vs_naive"], expected, check_names=False, rtol=1e-6)
+    assert (out / "record.json").is_file() and "| gan" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "vae"], "unknown model vae"),
+    (["--stack", "0"], "--stack values must be at least 1"),
+    (["--naive", "/nonexistent/naive.py"], "naive yardstick"),
+])
+def test_bench_bad_input_exits_2_with_one_line(capsys, tmp_path, args, message):
+    with pytest.raises(SystemExit) as exc:
+        bench.main([*args, "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines

@@ -33,6 +33,7 @@ import torch  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
 from analysis.fid import SAMPLES_FILE  # noqa: E402
+from analysis.figures import save_figure  # noqa: E402
 from sweeps.records import iter_records, read_record  # noqa: E402
 
 ROW = ["arch", "dataset", "features"]
@@ -192,9 +193,7 @@ def draw_sample_grids(df: pd.DataFrame, models: Sequence[str], out_dir: Path) ->
             fig.suptitle(f"{dset}, {PRETTY.get(arch, arch)}")
             fig.tight_layout()
             path = out_dir / f"samples_{dset}_{arch}.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            written.append(path)
+            written.append(save_figure(fig, path))
     return written
 
 

@@ -12,6 +12,13 @@ import numpy as np  # noqa: E402
 DATA_COLOUR, SAMPLE_COLOUR = "tab:blue", "tab:orange"
 
 
+def save_figure(fig: plt.Figure, path: Path | str, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` and close it (figures are many; open ones hold memory)."""
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return Path(path)
+
+
 def scatter_panel(ax, data: np.ndarray, samples: np.ndarray, max_points: int = 2_000,
                   lim: float | None = None) -> None:
     """Data (blue) and generated samples (orange) on ``ax``; 3-D points use a 3-D axis."""
@@ -42,5 +49,4 @@ def save_scatter(path: Path, data: np.ndarray, samples: np.ndarray, title: str =
     scatter_panel(ax, data, samples)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from analysis.figures import DATA_COLOUR, SAMPLE_COLOUR, scatter_panel  # noqa: E402
+from analysis.figures import DATA_COLOUR, SAMPLE_COLOUR, save_figure, scatter_panel  # noqa: E402
 
 SNAPSHOT_FILE = "snapshots.npz"
 PANEL = 2.6  # inches per panel
@@ -186,9 +186,7 @@ def save_process(run_dir: Path, out: Path | None = None, steps: Sequence[int] | 
     snaps = load_snapshots(run_dir) if snaps is None else snaps
     fig = draw_process(snaps, steps, config_title(read_config(run_dir)) if title is None else title)
     out = Path(out) if out else Path(run_dir) / "process.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main(argv: list[str] | None = None) -> int:

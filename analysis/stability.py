@@ -35,7 +35,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 import data  # noqa: E402
-from analysis.figures import scatter_panel  # noqa: E402
+from analysis.figures import save_figure, scatter_panel  # noqa: E402
 from analysis.ring_metrics import SUCCESS_HQ  # noqa: E402
 
 RECORD_FILE = "record.json"
@@ -175,9 +175,7 @@ def draw_heatmaps(df: pd.DataFrame, axes: Sequence[str], out_dir: Path) -> list[
             fig.colorbar(im, ax=axs[0].tolist(), shrink=0.9, label=title)
             fig.suptitle(f"{title}{suffix.replace('_', ' ')}", fontsize=10)
             path = out_dir / f"heatmap_{metric}{suffix}.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            written.append(path)
+            written.append(save_figure(fig, path))
     return written
 
 
@@ -216,17 +214,13 @@ def draw_sample_grids(df: pd.DataFrame, axes: Sequence[str], dataset: str, out_d
             fig = plt.figure(figsize=(1.6 * nc + 0.4, 1.6 * nr + 0.5))
             _sample_grid(fig, sub, m, col, row, reference)
             path = out_dir / f"samples_{m}{suffix}.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            written.append(path)
+            written.append(save_figure(fig, path))
         if len(models) > 1:
             fig = plt.figure(figsize=((1.6 * nc + 0.4) * len(models), 1.6 * nr + 0.5))
             for subfig, m in zip(fig.subfigures(1, len(models)), models):
                 _sample_grid(subfig, sub, m, col, row, reference)
             path = out_dir / f"samples_all{suffix}.png"
-            fig.savefig(path, dpi=90)
-            plt.close(fig)
-            written.append(path)
+            written.append(save_figure(fig, path, dpi=90))
     return written
 
 

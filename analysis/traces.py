@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis.figures import save_figure  # noqa: E402
 from analysis.process import config_title  # noqa: E402
 
 # The shared first panel per objective: generator loss, then the other player's objective.
@@ -164,9 +165,7 @@ def write_traces(runs: Sequence[tuple[str, pd.DataFrame, str]], out: Path, windo
                  logx: bool = False) -> Path:
     """`draw_traces` saved to ``out``."""
     fig = draw_traces(runs, window, logx)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return Path(out)
+    return save_figure(fig, out)
 
 
 def save_traces(run_dirs: Sequence[Path], out: Path | None = None, window: int = 50, logx: bool = False) -> Path:

@@ -1,11 +1,13 @@
 """The image-quality table and sample grids, rebuilt from stored `sweeps.fid` records alone.
 
-    python -m analysis.fid_table results/          # or results/fid
+    python -m analysis.fid_table results/          # or results/fid, or one setting's directory
 
-Layout of Table 1 of the paper: one row per (architecture, data set, feature extractor),
+Records are grouped by the setting they share (`store.records`); each setting gets its own
+tables, beside its records (``<setting>/tables``) or under ``--out``. Layout of Table 1 of
+the paper: one row per (grid cell, e.g. the architecture; data set; feature extractor),
 one column per objective, each cell ``mean ± std`` over seeds (std with ddof 1; a cell
 with fewer finished seeds than the row's most says so, e.g. ``(2/3)``); the best cell per
-row is bold (lowest FID/KID, highest IS). Written under ``<fid dir>/tables``:
+row is bold (lowest FID/KID, highest IS). Written under ``tables``:
 
 - ``records.csv``: one row per run (config, status, metrics, extractor);
 - ``summary.csv``: one row per (arch, data set, extractor, objective) with the numbers;
@@ -13,12 +15,11 @@ row is bold (lowest FID/KID, highest IS). Written under ``<fid dir>/tables``:
   (only where the Inception/classifier score is meaningful), each with a caption that
   names the feature extractor behind every row.
 
-And under ``figures``: ``samples_<dataset>_<arch>_<model>.png`` (the first 64 samples of the
-lowest finished seed) and ``samples_<dataset>_<arch>.png`` (objectives side by side).
+And under ``figures``: ``samples_<dataset>_<cell>_<model>.png`` (the first 64 samples of the
+lowest finished seed) and ``samples_<dataset>_<cell>.png`` (objectives side by side).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,56 +33,53 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
-from analysis.fid import SAMPLES_FILE  # noqa: E402
+import store  # noqa: E402
 from analysis.figures import save_figure  # noqa: E402
-from sweeps.records import iter_records, read_record  # noqa: E402
+from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
+from analysis.command import report_command  # noqa: E402
 
-ROW = ["arch", "dataset", "features"]
 ARCH_ORDER = {"dcgan": 0, "weaker": 1, "mlp": 2}
 TABLES = {  # metric: (title, scale, lower is better)
     "fid": ("FID", 1.0, True),
     "kid": ("KID x 10^3", 1e3, True),
     "isc": ("IS", 1.0, False),
 }
-PRETTY = {"gan": "GAN", "mmdnet": "MMD-net", "mmdgan": "MMD-GAN", "gram": "GRAM-net",
-          "dcgan": "DCGAN", "weaker": "Weaker", "mlp": "MLP"}
+ARCH_NAMES = {"dcgan": "DCGAN", "weaker": "Weaker", "mlp": "MLP"}
 
 
-def model_order(found: Sequence[str]) -> list[str]:
-    """Objectives in registry order (gan, mmdnet, mmdgan, gram, then plugins), unknown ones last."""
-    import objectives
-    found = list(dict.fromkeys(found))
-    known = [m for m in objectives.names() if m in found]
-    return known + [m for m in found if m not in known]
+def load(records: list[store.Record]) -> pd.DataFrame:
+    """One row per record: its grid cell, data set, objective entry, status, metrics and the
+    feature extractor that scored it."""
+    df = frame(records)
+    df["dataset_dir"] = [store.dataset_dir(d) for d in df["dataset"]]
+    df["features"] = [r.scoring.get("features_key") or "none" for r in records_in(df, records)]
+    df["features_label"] = [r.scoring.get("features") for r in records_in(df, records)]
+    return df
 
 
-def load_records(root: Path) -> pd.DataFrame:
-    """One row per complete record below ``root`` (``.tmp-*`` partial writes skipped)."""
-    rows = []
-    for path in iter_records(root):
-        rec = read_record(path)
-        cfg = rec["config"]
-        rows.append({"dataset": cfg["dataset"], "dataset_dir": path.parents[2].name, "arch": cfg["arch"],
-                     "model": cfg["model"], "seed": rec["seed"], "status": rec["status"],
-                     "reason": rec.get("reason"), "features": rec.get("features_key") or "none",
-                     "features_label": rec.get("features"), "steps": cfg["steps"], "batch": cfg["batch"],
-                     "n_samples": cfg["n_samples"], "wall_time_s": rec.get("wall_time_s"),
-                     **(rec.get("metrics") or {}), "path": str(path)})
-    return pd.DataFrame(rows)
+def records_in(df: pd.DataFrame, records: list[store.Record]) -> list[store.Record]:
+    """``records`` in the row order of ``df`` (`frame` sorts them)."""
+    by_path = {str(r.path): r for r in records}
+    return [by_path[p] for p in df["path"]]
+
+
+def row_columns(axes: Sequence[str]) -> list[str]:
+    """What a table row is: the grid cell's axes, then the data set and the extractor."""
+    return [*axes, "dataset", "features"]
 
 
 def _row_key(index: tuple) -> tuple:
-    arch, dataset, features = index
-    return ARCH_ORDER.get(arch, 9), arch, dataset, features
+    return tuple((ARCH_ORDER.get(v, 9), str(v)) for v in index)
 
 
-def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per (arch, data set, extractor, objective): seeds, finished seeds, mean/std of each metric."""
+def summarise(df: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
+    """Per (cell, data set, extractor, objective entry): seeds, finished seeds, mean/std of each metric."""
+    rows = row_columns(axes)
     ok = df[df["status"] == "ok"]
     out = []
-    for key, g in df.groupby(ROW + ["model"], sort=False):
+    for key, g in df.groupby(rows + ["entry"], sort=False):
         good = ok.loc[ok.index.intersection(g.index)]
-        row = dict(zip(ROW + ["model"], key), seeds=len(g), finished=len(good))
+        row = dict(zip(rows + ["entry"], key), label=g["label"].iloc[0], seeds=len(g), finished=len(good))
         for metric in TABLES:
             vals = good[metric].astype(float).dropna() if metric in good else pd.Series(dtype=float)
             row[f"{metric}_mean"] = vals.mean() if len(vals) else np.nan
@@ -91,9 +89,9 @@ def summarise(df: pd.DataFrame, models: Sequence[str] | None = None) -> pd.DataF
     summary = pd.DataFrame(out)
     if summary.empty:
         return summary
-    order = list(models or []) + [m for m in dict.fromkeys(summary["model"]) if m not in (models or [])]
-    summary["_r"] = [_row_key(tuple(r)) for r in summary[ROW].itertuples(index=False)]
-    summary["_m"] = summary["model"].map(order.index)
+    order = list(dict.fromkeys(df["entry"]))  # `frame` put them in registry order
+    summary["_r"] = [_row_key(tuple(r)) for r in summary[rows].itertuples(index=False)]
+    summary["_m"] = summary["entry"].map(order.index)
     return summary.sort_values(["_r", "_m"]).drop(columns=["_r", "_m"]).reset_index(drop=True)
 
 
@@ -108,24 +106,26 @@ def _cell(mean: float, std: float, n: int, most: int, scale: float, bold: bool, 
     return text + (f" ({n}/{most})" if n < most else "")
 
 
-def paper_table(summary: pd.DataFrame, metric: str, latex: bool = False) -> pd.DataFrame:
-    """Rows (Arch, Dataset, Features), columns objectives, ``mean ± std`` strings, best in bold."""
+def paper_table(summary: pd.DataFrame, metric: str, axes: Sequence[str] = ("arch",),
+                latex: bool = False) -> pd.DataFrame:
+    """Rows (cell, Dataset, Features), columns objectives, ``mean ± std`` strings, best in bold."""
     _, scale, lower = TABLES[metric]
     rows = {}
-    for key, g in summary.groupby(ROW, sort=False):
+    for key, g in summary.groupby(row_columns(axes), sort=False):
         means = g[f"{metric}_mean"].to_numpy(dtype=float)
         if not np.isfinite(means).any():
             continue
         best = np.nanargmin(means) if lower else np.nanargmax(means)
         most = int(g["seeds"].max())
-        rows[key] = {PRETTY.get(r.model, r.model): _cell(r[f"{metric}_mean"], r[f"{metric}_std"],
-                                                         int(r[f"{metric}_n"]), most, scale, i == best, latex)
+        rows[key] = {r.label: _cell(r[f"{metric}_mean"], r[f"{metric}_std"], int(r[f"{metric}_n"]), most, scale,
+                                    i == best, latex)
                      for i, (_, r) in enumerate(g.iterrows())}
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame.from_dict(rows, orient="index").fillna("")
-    table.index = pd.MultiIndex.from_tuples([(PRETTY.get(a, a), d, f) for a, d, f in table.index],
-                                            names=["Arch", "Dataset", "Features"])
+    names = [a.replace("_", " ").capitalize() for a in axes] + ["Dataset", "Features"]
+    table.index = pd.MultiIndex.from_tuples([tuple(ARCH_NAMES.get(v, v) for v in key) for key in table.index],
+                                            names=names)
     return table
 
 
@@ -141,100 +141,98 @@ def _latex_escape(text: str) -> str:
     return text.replace("_", r"\_").replace("%", r"\%").replace("#", r"\#").replace("&", r"\&")
 
 
-def write_tables(summary: pd.DataFrame, labels: dict[str, str], out_dir: Path) -> dict[str, str]:
+def write_tables(summary: pd.DataFrame, axes: Sequence[str], labels: dict[str, str], out_dir: Path,
+                 setting: str) -> dict[str, str]:
     """The markdown and LaTeX tables per metric; returns the markdown texts."""
     texts = {}
+    lead = len(row_columns(axes))
     for metric in TABLES:
-        md = paper_table(summary, metric)
+        md = paper_table(summary, metric, axes)
         if md.empty:
             continue
-        cap = caption(summary[summary[f"{metric}_n"] > 0], labels, metric)
+        cap = caption(summary[summary[f"{metric}_n"] > 0], labels, metric) + f" Setting: {setting}."
         texts[metric] = f"{cap}\n\n" + md.reset_index().to_markdown(index=False) + "\n"
         (out_dir / f"{metric}.md").write_text(texts[metric])
-        tex = paper_table(summary, metric, latex=True)
-        tex = tex.reset_index()
+        tex = paper_table(summary, metric, axes, latex=True).reset_index()
         tex.columns = [_latex_escape(str(c)) for c in tex.columns]
-        tex.iloc[:, :3] = tex.iloc[:, :3].map(_latex_escape)
+        tex.iloc[:, :lead] = tex.iloc[:, :lead].astype(str).map(_latex_escape)
         body = tex.to_latex(index=False, escape=False, caption=_latex_escape(cap).replace("±", r"$\pm$"),
-                            label=f"tab:{metric}", column_format="lll" + "r" * (len(tex.columns) - 3))
+                            label=f"tab:{metric}", column_format="l" * lead + "r" * (len(tex.columns) - lead))
         (out_dir / f"{metric}.tex").write_text(body)
     return texts
 
 
-def _grid(path: Path, n: int = 64) -> torch.Tensor | None:
+def _grid(record_dir: Path, n: int = 64) -> torch.Tensor | None:
     try:
-        with np.load(Path(path) / SAMPLES_FILE) as f:
-            images = torch.from_numpy(f["images"][:n])
+        images = torch.from_numpy(store.load_samples(record_dir)[:n])
     except (OSError, KeyError):
         return None
     return make_grid(images.float() / 255.0, nrow=int(np.ceil(np.sqrt(len(images)))), padding=2, pad_value=1.0)
 
 
-def draw_sample_grids(df: pd.DataFrame, models: Sequence[str], out_dir: Path) -> list[Path]:
-    """Per (data set, arch): one grid PNG per objective and one figure with them side by side."""
+def draw_sample_grids(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per (data set, cell): one grid PNG per objective and one figure with them side by side."""
     written = []
-    finished = df[df["status"].isin(["ok", "diverged"])].sort_values("seed")
-    for (dset, arch), g in finished.groupby(["dataset_dir", "arch"], sort=False):
+    finished = df[df["status"].isin(["ok", "diverged"])].sort_values("seed", kind="stable")
+    entries = list(dict.fromkeys(df["entry"]))
+    for (dset, cell), g in finished.groupby(["dataset_dir", "cell"], sort=False):
         grids = {}
-        for m in [m for m in models if m in set(g["model"])]:
-            grid = _grid(g[g["model"] == m].iloc[0]["path"])
+        for e in [e for e in entries if e in set(g["entry"])]:
+            first = g[g["entry"] == e].iloc[0]
+            grid = _grid(Path(first["path"]))
             if grid is None:
                 continue
-            grids[m] = grid
-            path = out_dir / f"samples_{dset}_{arch}_{m}.png"
+            grids[first["label"]] = grid
+            path = out_dir / f"samples_{dset}_{cell}_{first['slug']}.png"
             save_image(grid, path)
             written.append(path)
         if grids:
             fig, axs = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6), squeeze=False)
-            for ax, (m, grid) in zip(axs[0], grids.items()):
+            for ax, (label, grid) in zip(axs[0], grids.items()):
                 ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-                ax.set_title(PRETTY.get(m, m))
+                ax.set_title(label)
                 ax.set_axis_off()
-            fig.suptitle(f"{dset}, {PRETTY.get(arch, arch)}")
+            fig.suptitle(f"{dset}, {cell}")
             fig.tight_layout()
-            path = out_dir / f"samples_{dset}_{arch}.png"
+            path = out_dir / f"samples_{dset}_{cell}.png"
             written.append(save_figure(fig, path))
     return written
 
 
-def report(fid_dir: Path, models: Sequence[str] | None = None, figures: bool = True) -> str:
-    """Write the tables (and sample grids) for one ``<out>/fid`` directory; return markdown."""
-    fid_dir = Path(fid_dir)
-    df = load_records(fid_dir)
-    if df.empty:
-        return f"no records below {fid_dir}"
-    if models:
-        df = df[df["model"].isin(models)]
-    models = list(models or model_order(df["model"]))
-    tables, figs = fid_dir / "tables", fid_dir / "figures"
+def write_report(records: list[store.Record], out_dir: Path, figures: bool = True) -> str:
+    """The tables (and sample grids) of one setting's records, into ``out_dir``; returns markdown."""
+    df = load(records)
+    axes = list(records[0].axes)
+    tables, figs = out_dir / "tables", out_dir / "figures"
     tables.mkdir(parents=True, exist_ok=True)
     df.drop(columns=["path"]).to_csv(tables / "records.csv", index=False)
-    summary = summarise(df, models)
+    summary = summarise(df, axes)
     summary.to_csv(tables / "summary.csv", index=False)
     labels = dict(zip(df["features"], df["features_label"]))
-    texts = write_tables(summary, labels, tables)
+    setting = f"{records[0].setting} ({describe_setting(records[0])})"
+    texts = write_tables(summary, axes, labels, tables, setting)
     if figures:
         figs.mkdir(parents=True, exist_ok=True)
-        draw_sample_grids(df, models, figs)
+        draw_sample_grids(df, figs)
     failed = df[df["status"] != "ok"]
-    notes = "".join(f"\n- {Path(p).relative_to(fid_dir)}: {s} ({r})"
-                    for p, s, r in zip(failed["path"], failed["status"], failed["reason"]))
+    notes = "".join(f"\n- {p}: {s} ({r})" for p, s, r in zip(failed["path"], failed["status"], failed["reason"]))
     body = "\n".join(texts.values()) or "no finished runs with metrics yet\n"
     return body + (f"\nruns without metrics:{notes}\n" if notes else "") + f"\ntables: {tables}\nfigures: {figs}"
 
 
+def report(root: Path, out: Path | None = None, figures: bool = True, prog: str = "analysis.fid_table") -> str | None:
+    """Tables and sample grids for every setting of image records below ``root``, each beside
+    its records or under ``out/<setting>``; returns markdown (None when there are none)."""
+    records = read_sweep(root, "fid", prog)
+    if not records:
+        return None
+    return "\n\n".join(write_report(group, Path(out) / setting if out else store.setting_dir_of(group[0]), figures)
+                        for setting, group in by_setting(records))
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.fid_table",
-                                description="Rebuild the FID/KID/IS tables and sample grids from stored records.")
-    p.add_argument("results", type=Path, help="results root (holding fid/) or the fid/ directory itself")
-    p.add_argument("--no-figures", action="store_true", help="tables only")
-    args = p.parse_args(argv)
-    root = args.results / "fid" if (args.results / "fid").is_dir() else args.results
-    if not root.is_dir() or load_records(root).empty:
-        print(f"{p.prog}: error: no sweeps.fid records below {args.results}", file=sys.stderr)
-        return 2
-    print(report(root, figures=not args.no_figures))
-    return 0
+    return report_command("python -m analysis.fid_table", "Rebuild the FID/KID/IS tables and sample grids from "
+                          "stored records, per setting.", report, argv)
 
 
 if __name__ == "__main__":

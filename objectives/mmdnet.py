@@ -9,19 +9,29 @@ import torch
 from torch import Tensor
 
 from objectives import kernels
-from objectives.base import Objective
+from objectives.base import Diagnostic, Objective
 from objectives.registry import register
 
 
 @register
 class MMDNet(Objective):
     name = "mmdnet"
+    display_name = "MMD-net"
     defaults = {
         "toy": {"lr": 1e-3, "optimizer": "rmsprop", "sigmas": (1.0,)},
         # GMMN's MNIST bandwidths (Li et al. 2015) on images in [-1, 1]
         "image": {"lr": 1e-4, "optimizer": "adam", "beta1": 0.5, "beta2": 0.999,
                   "sigmas": (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)},
     }
+
+    diagnostic_info = {
+        "mmd2": Diagnostic("MMD$^2$", log=True),
+        "loss_g": Diagnostic("generator loss (MMD)", log=True),
+    }
+
+    @classmethod
+    def critic_steps(cls, hp):
+        return 0  # no critic: the kernel is fixed
 
     def __init__(self, factory, noise, hp):
         super().__init__(factory, noise, hp)

@@ -8,40 +8,35 @@ Every way in ends in `register` (see docs/adding-an-objective.md):
 - a Python entry point in the group ``gramharness.objectives`` of an installed package
   (loaded on the first `names` / `get`).
 
-Plugins loaded with `load_plugin` are also listed in the environment variable
-``GRAMHARNESS_PLUGINS``, so worker processes started afterwards (the sweeps' joblib
-workers) load them too; setting that variable by hand (``os.pathsep``-separated files or
-modules) loads plugins without ``--plugin``. A plugin that fails to import, or imports but
-registers nothing, raises `PluginError` with a one-line message.
+`register` checks up front what the engine relies on, so a malformed objective fails at
+import with a one-line message rather than mid-sweep. Plugins given with ``--plugin`` travel
+inside every sweep task, and each worker process loads them before it trains. A plugin
+that fails to import, or imports but registers nothing, raises `PluginError`.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import inspect
-import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 from models import NetFactory
-from objectives.base import NoiseSource, Objective
+from objectives.base import Diagnostic, NoiseSource, Objective
+from objectives.hyperparameters import resolve
 
 ENTRY_POINT_GROUP = "gramharness.objectives"
-PLUGIN_ENV = "GRAMHARNESS_PLUGINS"
+KINDS = ("toy", "image")
 REGISTRY: dict[str, type[Objective]] = {}
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a directory name, and no commas for --model a,b
-_loaded: dict[str, tuple[str, ...]] = {}  # plugin key (resolved file or module name) -> names it registered
-_loading: set[str] = set()  # plugin keys being imported right now (a plugin may call names())
-_skipped: set[str] = set()  # GRAMHARNESS_PLUGINS entries that failed (warned about once)
-_recording: list[list[str]] = []  # names registered by the innermost import in progress
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a directory name, and no commas for --models a,b
+_plugins: dict[str, list[str]] = {}  # plugin key (resolved file or module name) -> names it registered
 _entry_points_loaded = False
 
 
@@ -50,58 +45,54 @@ class PluginError(ImportError):
 
 
 class PluginWarning(UserWarning):
-    """An entry-point or ``GRAMHARNESS_PLUGINS`` plugin was skipped because it failed to load."""
+    """An installed entry-point plugin was skipped because it failed to load."""
 
 
 def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def register(cls: type[Objective]) -> type[Objective]:
-    """Class decorator: make ``cls`` available as ``objectives.get(cls.name)``.
-
-    Checks what the runner relies on up front, so a malformed objective fails at import
-    with a clear message rather than mid-sweep.
-    """
+def _check(cls: Any) -> None:
+    """Raise ``TypeError`` naming the first thing the engine needs that ``cls`` lacks."""
     if not (isinstance(cls, type) and issubclass(cls, Objective)):
         raise TypeError(f"{cls!r} is not an Objective subclass")
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not _NAME.fullmatch(name) or name == "all":
         raise TypeError(f"{cls.__name__}.name must be a short name of letters, digits, '_', '.' or '-' "
                         f"(not 'all'), got {name!r}")
-    defaults = getattr(cls, "defaults", None)
-    missing = {"toy", "image"} - set(defaults if isinstance(defaults, Mapping) else {})
-    if missing or not all(isinstance(defaults[k], Mapping) for k in ("toy", "image")):
+    defaults = cls.defaults if isinstance(getattr(cls, "defaults", None), Mapping) else {}
+    missing = [k for k in KINDS if not isinstance(defaults.get(k), Mapping)]
+    if missing:
         raise TypeError(f"{cls.__name__}.defaults needs a dict of hyperparameters for each data kind; "
-                        f"missing {', '.join(sorted(missing)) or 'none'}")
+                        f"missing {', '.join(missing)}")
+    if not isinstance(cls.display_name, str):
+        raise TypeError(f"{cls.__name__}.display_name must be a string")
+    if not all(isinstance(k, str) and isinstance(d, Diagnostic) for k, d in cls.diagnostic_info.items()):
+        raise TypeError(f"{cls.__name__}.diagnostic_info must map diagnostic names to objectives.Diagnostic")
+    if not (isinstance(cls.trace_pair, tuple) and all(isinstance(k, str) for k in cls.trace_pair)):
+        raise TypeError(f"{cls.__name__}.trace_pair must be a tuple of diagnostic names")
     if inspect.isabstract(cls):
         raise TypeError(f"{cls.__name__} does not implement {', '.join(sorted(cls.__abstractmethods__))}")
     taken = REGISTRY.get(name)
     if taken is not None and _qualname(taken) != _qualname(cls):
         raise ValueError(f"objective name {name!r} is already taken by {_qualname(taken)}")
-    REGISTRY[name] = cls
-    if _recording:
-        _recording[-1].append(name)
+
+
+def register(cls: type[Objective]) -> type[Objective]:
+    """Class decorator: make ``cls`` available as ``objectives.get(cls.name)``."""
+    _check(cls)
+    REGISTRY[cls.name] = cls
     return cls
-
-
-@contextlib.contextmanager
-def _recorded() -> Iterator[list[str]]:
-    """Collect the names registered inside the block (nested blocks keep their own)."""
-    added: list[str] = []
-    _recording.append(added)
-    try:
-        yield added
-    finally:
-        _recording.pop()
 
 
 def unregister(name: str) -> None:
     """Forget objective ``name`` (tests and temporary registrations); unknown names are ignored."""
     REGISTRY.pop(name, None)
-    for key, added in list(_loaded.items()):
+    for key, added in list(_plugins.items()):
         if name in added:
-            del _loaded[key]
+            added.remove(name)
+            if not added:  # loading it again registers it again
+                del _plugins[key]
 
 
 def _one_line(err: BaseException, origin: str | None) -> str:
@@ -109,7 +100,7 @@ def _one_line(err: BaseException, origin: str | None) -> str:
     text = " ".join(str(err).split()) or "no message"
     where = ""
     if origin and not isinstance(err, SyntaxError):  # a SyntaxError already says where
-        tb: TracebackType | None = err.__traceback__
+        tb = err.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == origin:
                 where = f" ({Path(origin).name}, line {tb.tb_lineno})"
@@ -132,109 +123,92 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
-def _plugin_key(spec: str) -> str:
+def plugin_key(spec: str) -> str:
+    """How a plugin is identified: a .py file by its resolved path, a module by its name."""
     return str(Path(spec).resolve()) if spec.endswith(".py") else spec
 
 
 def load_plugin(spec: str) -> list[str]:
     """Import ``spec`` (a ``.py`` file path or a dotted module name) so its objectives register.
 
-    Returns the names it registered. Loading the same plugin again is a no-op. Raises
+    Returns the names it registered; loading the same plugin again is a no-op. Raises
     ``FileNotFoundError`` for a missing file and `PluginError` (an ``ImportError``) with a
-    one-line message for a plugin that fails to import or registers no objective.
+    one-line message for a plugin that fails to import or registers no objective; nothing
+    it registered before failing stays registered.
     """
-    key = _plugin_key(spec)
-    if key in _loaded or key in _loading:
-        return list(_loaded.get(key, ()))
-    if spec.endswith(".py") and not Path(key).is_file():
+    key = plugin_key(spec)
+    if key in _plugins:
+        return list(_plugins[key])
+    is_file = spec.endswith(".py")
+    if is_file and not Path(key).is_file():
         raise FileNotFoundError(f"plugin file {spec} does not exist")
-    origin = key if spec.endswith(".py") else None
-    _loading.add(key)
+    _load_entry_points()  # first, so that they are not credited to this plugin
+    before = set(REGISTRY)
+    origin = key if is_file else None
     try:
-        with _recorded() as added:
-            if origin is None:
-                found = importlib.util.find_spec(spec)
-                if found is None:
-                    raise ModuleNotFoundError(f"No module named {spec!r}")
-                origin = found.origin
-                module = importlib.import_module(spec)
-            else:
-                module = _import_file(Path(key))
+        if is_file:
+            module = _import_file(Path(key))
+        else:
+            found = importlib.util.find_spec(spec)
+            if found is None:
+                raise ModuleNotFoundError(f"No module named {spec!r}")
+            origin = found.origin
+            module = importlib.import_module(spec)
     except Exception as err:  # noqa: BLE001 - any failure inside a plugin becomes one line
-        for name in added:  # no half-loaded plugins
-            REGISTRY.pop(name, None)
+        for name in set(REGISTRY) - before:  # no half-loaded plugins
+            del REGISTRY[name]
         raise PluginError(_one_line(err, origin)) from err
-    finally:
-        _loading.discard(key)
-    if not added:  # already imported elsewhere: count what it defines
-        prefix = module.__name__ + "."
-        added = [n for n, c in REGISTRY.items() if (c.__module__ + ".").startswith(prefix)]
+    credited = {n for names in _plugins.values() for n in names}  # e.g. by a plugin this one loaded
+    added = [n for n in REGISTRY if n not in before and n not in credited]
+    if not added:  # imported before (e.g. by another plugin): credit what it defines
+        added = [n for n, c in REGISTRY.items() if c.__module__ == module.__name__]
     if not added:
         raise PluginError("it registers no objective; decorate an Objective subclass with "
                           "@objectives.register (see docs/adding-an-objective.md)")
-    _loaded[key] = tuple(added)
-    listed = [s for s in os.environ.get(PLUGIN_ENV, "").split(os.pathsep) if s]
-    if key not in listed:
-        os.environ[PLUGIN_ENV] = os.pathsep.join([*listed, key])
-    return added
+    _plugins[key] = added
+    return list(added)
 
 
-def _load_external() -> None:
-    """Load entry-point plugins (once) and any ``GRAMHARNESS_PLUGINS`` not loaded yet.
+def _load_entry_points() -> None:
+    """Register the objectives of installed packages' entry points (once).
 
     A broken installed plugin must not take the built-ins down with it, so failures here
     are warnings (`PluginWarning`) and the plugin is skipped.
     """
     global _entry_points_loaded
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                with _recorded():  # not counted towards a plugin being loaded meanwhile
-                    obj = ep.load()
-                    if isinstance(obj, type) and REGISTRY.get(getattr(obj, "name", None)) is not obj:
-                        register(obj)  # an entry point may name the class itself
-            except Exception as err:  # noqa: BLE001
-                warnings.warn(f"skipping objective entry point {ep.name} = {ep.value}: {_one_line(err, None)}",
-                              PluginWarning, stacklevel=3)
-    for spec in filter(None, os.environ.get(PLUGIN_ENV, "").split(os.pathsep)):
-        key = _plugin_key(spec)
-        if key not in _loaded and key not in _loading and spec not in _skipped:
-            try:
-                load_plugin(spec)
-            except (PluginError, FileNotFoundError) as err:
-                _skipped.add(spec)
-                warnings.warn(f"skipping {PLUGIN_ENV} plugin {spec}: {err}", PluginWarning, stacklevel=3)
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if isinstance(obj, type) and REGISTRY.get(getattr(obj, "name", None)) is not obj:
+                register(obj)  # an entry point may name the class itself
+        except Exception as err:  # noqa: BLE001
+            warnings.warn(f"skipping objective entry point {ep.name} = {ep.value}: {_one_line(err, None)}",
+                          PluginWarning, stacklevel=3)
 
 
 def names() -> list[str]:
     """Every registered objective name (built-ins first, then plugins, in registration order)."""
-    _load_external()
+    _load_entry_points()
     return list(REGISTRY)
 
 
 def get(name: str) -> type[Objective]:
     """The objective class registered as ``name``; ``KeyError`` lists the known names."""
-    _load_external()
+    _load_entry_points()
     if name not in REGISTRY:
         raise KeyError(f"unknown model {name!r}; choose from {', '.join(REGISTRY)}")
     return REGISTRY[name]
 
 
 def hyperparameters(name: str, kind: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The objective's defaults for data kind ``kind`` updated by ``overrides``.
-
-    Unknown keys are rejected so that a typo in ``--set`` cannot silently do nothing.
-    """
-    hp = dict(get(name).defaults[kind])
-    unknown = set(overrides or {}) - set(hp)
-    if unknown:
-        raise KeyError(f"{name} has no hyperparameter {', '.join(sorted(unknown))}; known: {', '.join(sorted(hp))}")
-    hp.update(overrides or {})
-    return hp
+    """Objective ``name``'s defaults for data kind ``kind`` updated by checked ``overrides``
+    (see `objectives.hyperparameters`); ``ValueError`` names a bad key or value."""
+    return resolve(name, get(name).defaults[kind], overrides)
 
 
-def build(name: str, factory: NetFactory, noise: NoiseSource, kind: str,
-          overrides: Mapping[str, Any] | None = None) -> Objective:
-    """Instantiate objective ``name`` with its ``kind`` defaults and ``overrides``."""
-    return get(name)(factory, noise, hyperparameters(name, kind, overrides))
+def build(name: str, factory: NetFactory, noise: NoiseSource, hp: Mapping[str, Any]) -> Objective:
+    """Instantiate objective ``name`` with its complete, resolved hyperparameters ``hp``."""
+    return get(name)(factory, noise, dict(hp))

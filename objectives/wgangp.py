@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from models.factory import role_seed
-from objectives.base import NoiseSource, Objective, set_grads
+from objectives.base import Diagnostic, NoiseSource, Objective, set_grads
 from objectives.registry import register
 
 _PAPER = {"lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "optimizer": "adam", "lambda_gp": 10.0, "n_critic": 5}
@@ -32,12 +32,19 @@ _PAPER = {"lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "optimizer": "adam", "lambda_g
 @register
 class WGANGP(Objective):
     name = "wgangp"
+    display_name = "WGAN-GP"
     defaults = {"toy": dict(_PAPER), "image": dict(_PAPER)}
+
+    diagnostic_info = {
+        "loss_critic": Diagnostic("critic loss"),
+        "w_dist": Diagnostic("Wasserstein estimate"),
+        "gp": Diagnostic("gradient penalty"),
+        "loss_g": Diagnostic("generator loss $-$mean $D(G(z))$"),
+    }
+    trace_pair = ("loss_g", "loss_critic")
 
     def __init__(self, factory, noise, hp):
         super().__init__(factory, noise, hp)
-        if int(hp["n_critic"]) < 1:
-            raise ValueError(f"wgangp needs n_critic >= 1, got {hp['n_critic']}")
         self.critic = self.add_net("critic", factory.critic(1, "critic"))
         self.opt_c = self.add_optimizer("critic", self.critic.parameters())
         self.opt_g = self.add_optimizer("generator", self.generator.parameters())

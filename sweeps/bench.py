@@ -6,13 +6,16 @@
 
 Toy setting: ring2d, noise dim 4, generator width 100, batch 200 (the paper's ring). A
 stack of R runs trained as one batched model counts R generator steps per step. Each
-timing is the median of ``--repeats`` runs of ``--steps`` steps after ``--warmup`` steps.
-With ``--naive PATH`` (default: ``../shared/bench/naive_ring.py`` when present) the plain
-single-run implementation is timed in the same invocation, interleaved with ours so that
-both see the same machine load, and the table reports the speed-up per core.
+timing is the median of ``--repeats`` runs of ``--steps`` steps after ``--warmup`` steps
+(objectives with k > 1 critic steps per generator step time ``--steps / k``). With
+``--naive PATH`` (default: ``../shared/bench/naive_ring.py`` when that file exists) the
+plain single-run implementation is timed in the same invocation, interleaved with ours so
+that both see the same machine load, and the table reports the speed-up per core for every
+objective the yardstick implements.
 """
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import subprocess
@@ -24,11 +27,11 @@ import pandas as pd
 import torch
 
 import data
+import objectives
+import store
+from cli import Parser, UsageError, add_models_arg, add_out_arg, check_device, fail, parse_int_list, parse_models
+from engine import RunConfig, Trainer
 from models import ARCHITECTURES
-from sweeps.cli import Parser, UsageError, check_device, fail, parse_int_list
-from sweeps.records import write_record, provenance
-from sweeps.runner import RunConfig, Trainer
-from sweeps.stability import parse_models
 
 DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
 
@@ -36,8 +39,7 @@ DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" 
 def time_ours(cfg: RunConfig, stack: int, device: torch.device, warmup: int, steps: int, repeats: int) -> float:
     """Median seconds per (stacked) generator step."""
     total = warmup + steps * repeats
-    trainer = Trainer([RunConfig(**{**cfg.to_dict(), "seed": s, "steps": total, "hp": ()}) for s in range(stack)],
-                      device)
+    trainer = Trainer([cfg.replace(seed=s, steps=total) for s in range(stack)], device)
     trainer.train(warmup)
     times = []
     for _ in range(repeats):
@@ -51,29 +53,34 @@ def time_ours(cfg: RunConfig, stack: int, device: torch.device, warmup: int, ste
     return statistics.median(times)
 
 
-def time_naive(script: Path, model: str, steps: int, threads: int) -> float:
-    """Seconds per generator step of the plain yardstick (single run, its own process)."""
-    out = subprocess.run([sys.executable, str(script), "--model", model, "--steps", str(steps),
-                          "--noise-dim", "4", "--width", "100", "--threads", str(threads)],
-                         capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"ms_per_step=([\d.]+)", out).group(1)) / 1e3
+def time_naive(script: Path, cfg: RunConfig, steps: int, threads: int) -> float | None:
+    """Seconds per generator step of the plain yardstick (single run, its own process), or
+    None when the yardstick does not implement ``cfg.model`` (it rejects it as a usage error)."""
+    res = subprocess.run([sys.executable, str(script), "--model", cfg.model, "--steps", str(steps),
+                          "--noise-dim", str(cfg.noise_dim), "--width", str(cfg.width), "--threads", str(threads)],
+                         capture_output=True, text=True)
+    if res.returncode == 2:
+        return None
+    res.check_returncode()
+    return float(re.search(r"ms_per_step=([\d.]+)", res.stdout).group(1)) / 1e3
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m sweeps.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default="all", help="comma list of objectives or 'all' (default)")
+    add_models_arg(p, "all")
     p.add_argument("--stack", default="1,4", help="comma list of runs trained together (default 1,4)")
     p.add_argument("--steps", type=int, default=200, help="timed steps per repeat (default 200)")
     p.add_argument("--warmup", type=int, default=30, help="untimed steps first (default 30)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported (default 3)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: per-core speed)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    p.add_argument("--naive", default=str(DEFAULT_NAIVE),
-                   help="path of the naive yardstick script, or 'none' (default: ../shared/bench/naive_ring.py)")
+    p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--naive", default="default",
+                   help="path of the naive yardstick script, or 'none' (default: ../shared/bench/naive_ring.py "
+                        "beside the repository, when it exists)")
     p.add_argument("--image", action="store_true", help="also time the image setting (--arch at batch 64)")
     p.add_argument("--arch", default="dcgan", help="architecture for --image (default dcgan)")
     p.add_argument("--image-dataset", default="mnist5k", help="data set for --image (default mnist5k)")
-    p.add_argument("--out", type=Path, default=Path("results/bench"), help="where bench.csv goes (default results/bench)")
+    add_out_arg(p, Path("results/bench"), "where bench.csv and bench.json go")
     return p
 
 
@@ -86,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         if min(args.steps, args.warmup + 1, args.repeats, args.threads) < 1:
             raise UsageError("--steps, --repeats and --threads must be positive")
         device = check_device(args.device)
-        naive = None if args.naive == "none" or device.type != "cpu" else Path(args.naive)
+        naive = DEFAULT_NAIVE if args.naive == "default" else None if args.naive == "none" else Path(args.naive)
         if naive is not None and not naive.is_file():
-            raise UsageError(f"naive yardstick {naive} not found (pass --naive PATH or --naive none)")
+            if args.naive != "default":
+                raise UsageError(f"naive yardstick {naive} not found (pass --naive PATH or --naive none)")
+            print(f"note: no naive yardstick at {naive}; timing ours only", file=sys.stderr)
+            naive = None
+        if device.type != "cpu":
+            naive = None
         if args.image and (args.arch not in ARCHITECTURES or not data.known(args.image_dataset)):
             raise UsageError(f"--image needs architecture {args.arch!r} and data set {args.image_dataset!r}")
     except UsageError as err:
@@ -96,19 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
 
-    settings = [("toy", RunConfig(dataset="ring2d", noise_dim=4, width=100, batch=200))]
+    settings = [("toy", {"dataset": "ring2d"})]  # RunConfig's defaults: the paper's ring setting
     if args.image:
-        settings.append(("image", RunConfig(dataset=args.image_dataset, arch=args.arch, noise_dim=128,
-                                            batch=64)))
+        settings.append(("image", {"dataset": args.image_dataset, "arch": args.arch, "noise_dim": 128, "batch": 64}))
     rows = []
-    for setting, base in settings:
+    for setting, fields in settings:
         for model in models:
-            cfg = RunConfig(**{**base.to_dict(), "model": model, "hp": ()})
-            steps = max(10, args.steps // (6 if model == "mmdgan" else 1))
+            cfg = RunConfig(model=model, **fields)
+            steps = max(10, args.steps // max(1, objectives.get(model).critic_steps(cfg.hyperparameters)))
             naive_s = None
-            if naive is not None and setting == "toy" and model in ("gan", "mmdnet", "mmdgan", "gram"):
-                naive_s = statistics.median(time_naive(naive, model, steps + args.warmup, args.threads)
-                                            for _ in range(args.repeats))
+            if naive is not None and setting == "toy":
+                times = [time_naive(naive, cfg, steps + args.warmup, args.threads) for _ in range(args.repeats)]
+                naive_s = None if None in times else statistics.median(times)
             for stack in stacks:
                 sec = time_ours(cfg, stack, device, args.warmup, steps, args.repeats)
                 per_core = stack / sec / (args.threads if device.type == "cpu" else 1)
@@ -121,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
                       file=sys.stderr, flush=True)
     table = pd.DataFrame(rows)
-    write_record(args.out, {"provenance": provenance(), "args": vars(args) | {"out": str(args.out)}},
-                 extra=lambda tmp: table.to_csv(tmp / "bench.csv", index=False))
+    store.write_text(args.out / "bench.csv", table.to_csv(index=False))
+    store.write_text(args.out / "bench.json", json.dumps({"provenance": store.provenance(),
+                                                          "args": vars(args) | {"out": str(args.out)}}, indent=2))
     print(table.to_markdown(index=False, floatfmt=".3g"))
     print(f"\nwritten: {args.out / 'bench.csv'}")
     return 0

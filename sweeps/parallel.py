@@ -28,8 +28,7 @@ from typing import Any
 import joblib
 from tqdm import tqdm
 
-from sweeps.cli import UsageError, check_device
-from sweeps.records import describe
+from cli import UsageError, check_device
 
 
 @dataclass(frozen=True)
@@ -149,6 +148,17 @@ def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
     finally:
         if manager is not None:
             manager.shutdown()
+
+
+def describe(result: dict[str, Any], metrics_text: Callable[[dict[str, Any]], str]) -> str:
+    """One progress line for a finished cell: its status, ``metrics_text(metrics)`` when it
+    has metrics, and the reason when it did not finish normally."""
+    text = result["status"]
+    if result["metrics"]:
+        text += ", " + metrics_text(result["metrics"])
+    if result["reason"]:
+        text += f" ({result['reason']})"
+    return text
 
 
 def run_with_progress(fn: Callable[[Any, str], list[dict[str, Any]]], tasks: Sequence[Any],

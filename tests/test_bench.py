@@ -1,6 +1,8 @@
 """The speed benchmark: a tiny invocation writes its table, and the speed-up column is
 the per-core ratio against the yardstick timed in the same run."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -21,7 +23,18 @@ def test_bench_writes_table_and_ratio_against_yardstick(tmp_path, capsys):
     # stack R at t seconds per stacked step = R / t run-steps per second; vs 0.010 s per naive step
     expected = table["stack"] / (table["ms_per_step"] / 1e3) * 0.010
     pd.testing.assert_series_equal(table["speedup_vs_naive"], expected, check_names=False, rtol=1e-6)
-    assert (out / "record.json").is_file() and "| gan" in capsys.readouterr().out
+    assert "| gan" in capsys.readouterr().out
+    assert json.loads((out / "bench.json").read_text())["provenance"]["versions"]["torch"]
+
+
+def test_a_yardstick_without_the_objective_leaves_its_ratio_empty(tmp_path):
+    """A yardstick that rejects an objective (argparse's exit code 2) times nothing for it."""
+    naive = tmp_path / "naive.py"
+    naive.write_text("import sys\nif 'wgangp' in sys.argv: sys.exit(2)\nprint('ms_per_step=10.000')\n")
+    assert bench.main(["--models", "gan,wgangp", "--stack", "1", "--steps", "2", "--warmup", "1", "--repeats", "1",
+                       "--naive", str(naive), "--out", str(tmp_path / "b")]) == 0
+    table = pd.read_csv(tmp_path / "b" / "bench.csv").set_index("model")
+    assert table.loc["gan", "naive_ms_per_step"] == 10.0 and pd.isna(table.loc["wgangp", "naive_ms_per_step"])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,6 +1,5 @@
 """FID/KID through torch-fidelity: closed-form checks, both feature extractors, and the
 smoke table end to end."""
-import json
 import urllib.error
 
 import numpy as np
@@ -12,7 +11,8 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 import data
-from analysis.fid import FeatureError, FeatureSpec, OfflineConfig, image_metrics, resolve_features
+import store
+from metrics.images import FeatureError, FeatureSpec, OfflineConfig, image_metrics, resolve_features
 
 TINY = OfflineConfig(epochs=1)
 
@@ -139,8 +139,8 @@ def test_inception_fails_with_one_clear_message(tmp_path, monkeypatch, feature_c
 def test_paper_table_bold_best_and_partial_seeds():
     import pandas as pd
     from analysis.fid_table import paper_table
-    rows = [("gan", 30.0, 2.0, 3), ("mmdgan", 40.0, 1.0, 3), ("gram", 25.0, 1.0, 2)]
-    summary = pd.DataFrame([{"arch": "dcgan", "dataset": "cifar10", "features": "inc", "model": m, "seeds": 3,
+    rows = [("GAN", 30.0, 2.0, 3), ("MMD-GAN", 40.0, 1.0, 3), ("GRAM-net", 25.0, 1.0, 2)]
+    summary = pd.DataFrame([{"arch": "dcgan", "dataset": "cifar10", "features": "inc", "label": m, "seeds": 3,
                              "finished": n, "fid_mean": mean, "fid_std": std, "fid_n": n} for m, mean, std, n in rows])
     md = paper_table(summary, "fid")
     assert list(md.columns) == ["GAN", "MMD-GAN", "GRAM-net"] and md.index[0] == ("DCGAN", "cifar10", "inc")
@@ -153,16 +153,17 @@ def test_smoke_table_end_to_end(tmp_path, feature_cache, capsys):
     from sweeps.fid import main
     out = tmp_path / "res"
     args = ["--dataset", "mnist5k", "--models", "gan,mmdnet,mmdgan,gram", "--preset", "smoke", "--steps", "3",
-            "--samples", "300", "--seeds", "0,1", "--width", "16",
+            "--samples", "300", "--seeds", "0,1", "--widths", "16",
             "--kid-subset-size", "100", "--extractor-epochs", "1", "--cache-dir", str(feature_cache), "--out", str(out)]
     assert main(args) == 0
-    fid = out / "fid"
-    record = json.loads((fid / "mnist5k/dcgan/gram/seed1/record.json").read_text())
-    assert record["status"] == "ok" and record["config"]["arch"] == "dcgan" and record["config"]["steps"] == 3
-    assert set(record["metrics"]) >= {"fid", "kid", "isc"} and "not Inception" in record["features"]
-    with np.load(fid / "mnist5k/dcgan/gram/seed1/samples_uint8.npz") as f:
+    fid, = (out / "fid").glob("steps3_*")  # the one setting's directory
+    run, = fid.glob("mnist5k/gram_*/arch=dcgan/seed1")
+    record = store.read(run)
+    assert record.status == "ok" and record.config["arch"] == "dcgan" and record.config["steps"] == 3
+    assert set(record.metrics) >= {"fid", "kid", "isc"} and "not Inception" in record.scoring["features"]
+    with np.load(run / "samples_uint8.npz") as f:
         assert f["images"].dtype == np.uint8 and f["images"].shape == (300, 1, 32, 32)
-    assert not (fid / "mnist5k/dcgan/gram/seed1/samples.npy").exists()
+    assert not (run / "samples.npy").exists()
     md = (fid / "tables/fid.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| DCGAN"))
     assert row.count("**") == 2 and row.count("±") == 4 and "not Inception" in md
@@ -170,10 +171,20 @@ def test_smoke_table_end_to_end(tmp_path, feature_cache, capsys):
     tex = (fid / "tables/fid.tex").read_text()
     assert r"\textbf{" in tex and r"$\pm$" in tex and r"\begin{tabular}" in tex
     assert (fid / "tables/kid.md").exists() and (fid / "tables/summary.csv").exists()
-    for name in ("samples_mnist5k_dcgan.png", "samples_mnist5k_dcgan_gan.png", "samples_mnist5k_dcgan_mmdgan.png"):
+    for name in ("samples_mnist5k_arch=dcgan.png", "samples_mnist5k_arch=dcgan_gan.png",
+                 "samples_mnist5k_arch=dcgan_mmdgan.png"):
         assert (fid / "figures" / name).stat().st_size > 1000
     capsys.readouterr()
     assert main(args) == 0  # resume: nothing retrained
     assert "8 runs (8 already finished)" in capsys.readouterr().err
     (fid / "tables/fid.md").unlink()
     assert rebuild([str(out), "--no-figures"]) == 0 and (fid / "tables/fid.md").read_text() == md
+    # changed settings train again and are reported apart (never the stale 3-step runs)
+    changed = [*args, "--steps", "4", "--widths", "8", "--models", "gram", "--seeds", "0"]  # the last ones count
+    capsys.readouterr()
+    assert main(changed) == 0
+    captured = capsys.readouterr()
+    assert "1 runs (0 already finished)" in captured.err
+    assert "Setting: steps4_batch64" in captured.out and "steps3_" not in captured.out
+    new, = (out / "fid").glob("steps4_*/mnist5k/gram_*/arch=dcgan/seed0")
+    assert store.read(new).config["width"] == 8 and store.read(new).config["steps"] == 4

@@ -10,7 +10,7 @@ import objectives
 from data.images import DATA_ROOT_ENV, DatasetMissing, to_uint8
 from models import ArchConfig, NetFactory
 from models.conv import stages
-from sweeps.runner import RunConfig, Trainer
+from engine import RunConfig, Trainer
 
 FOUR = ["gan", "mmdnet", "mmdgan", "gram"]
 
@@ -77,9 +77,9 @@ def test_missing_dataset_names_expected_files(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "cifar10"], "cifar-10-batches-py"),
-    (["--dataset", "ring2d"], "not an image data set"),
+    (["--dataset", "ring2d"], "ring2d is toy data"),
     (["--dataset", "moons"], "unknown dataset 'moons'"),
-    (["--arch", "resnet"], "unknown architecture resnet"),
+    (["--arch", "resnet"], "unknown architecture 'resnet'"),
     (["--models", "vae"], "unknown model vae"),
     (["--features", "inception", "--fid-weights", "/nonexistent.pth"], "no such file"),
 ])

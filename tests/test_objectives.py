@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import objectives
-from sweeps.runner import RunConfig, Trainer
+from engine import RunConfig, Trainer
 
 
 @pytest.fixture(params=objectives.names())
@@ -21,37 +21,75 @@ def test_steps_run_with_finite_diagnostics_and_generator_changes(name):
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
 
 
-def test_stacked_runs_reproduce_single_runs(name):
-    """Two seeds with different noise dims trained as one stack = each trained alone.
+@pytest.fixture
+def float64():
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
 
-    Exact equality is not guaranteed (a batched matrix product may round differently from
-    an unbatched one), so losses and weights are compared to float32 tolerance. GRAM-net's
-    Pearson divergence comes out of a kernel solve whose condition number reaches ~1e5 in
-    early training, which amplifies those roundings tenfold in the trace (not the weights).
-    """
-    trace_rtol = 1e-3 if name == "gram" else 1e-4
+
+def test_stacked_runs_reproduce_single_runs(name, float64):
+    """Two seeds with different noise dims trained as one stack = each trained alone, over 20
+    steps in float64. (In float32 a batched matrix product or a fused optimiser may round
+    differently from an unbatched one, and GRAM-net's early kernel solve, with condition
+    numbers near 1e5, amplifies such last-bit differences into the percent range within 20
+    steps on some CPUs; in float64 what remains is rounding, so a run that saw another's
+    data or gradients would stand out by many orders of magnitude.)"""
     configs = [RunConfig(model=name, steps=20, batch=32, seed=s, noise_dim=d, n_samples=10)
                for s, d in [(0, 2), (1, 4)]]
     stack = Trainer(configs)
     stack.train()
+    assert stack.trace.dtype == torch.float64
     for r, cfg in enumerate(configs):
         alone = Trainer([cfg])
         alone.train()
-        torch.testing.assert_close(stack.trace[:, r], alone.trace[:, 0], rtol=trace_rtol, atol=1e-5)
+        torch.testing.assert_close(stack.trace[:, r], alone.trace[:, 0], rtol=1e-9, atol=1e-12)
         torch.testing.assert_close(stack.objective.generator.run_state_dict(r, cfg.noise_dim),
                                    alone.objective.generator.run_state_dict(0, cfg.noise_dim),
-                                   rtol=1e-4, atol=1e-5)
+                                   rtol=1e-9, atol=1e-12)
 
 
 def test_unknown_hyperparameter_is_rejected():
-    with pytest.raises(KeyError, match="no hyperparameter"):
+    with pytest.raises(ValueError, match="no hyperparameter"):
         objectives.hyperparameters("gram", "toy", {"lr_typo": 1.0})
 
 
+@pytest.mark.parametrize("model, key, value, message", [
+    ("gram", "lr", "adam", "lr must be a finite number"),
+    ("gram", "lr", float("nan"), "lr must be a finite number"),
+    ("gram", "lr", -1.0, "lr must be a positive number"),
+    ("gram", "df", 0, "df must be at least 1"),
+    ("gram", "df", 2.5, "df must be an integer"),
+    ("gram", "sigmas", (1.0, -2.0), "sigmas must be a list of positive bandwidths"),
+    ("gram", "beta1", 1.0, "beta1 must be in [0, 1)"),
+    ("gram", "optimizer", "sgd", "optimizer must be adam or rmsprop"),
+    ("mmdgan", "n_critic", 0, "n_critic must be at least 1"),
+    ("mmdgan", "lambda_rg", -1.0, "lambda_rg must be at least 0"),
+])
+def test_overrides_are_checked_against_their_defaults(model, key, value, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        objectives.hyperparameters(model, "toy", {key: value})
+
+
+def test_checked_overrides_are_normalised_to_the_default_type():
+    hp = objectives.hyperparameters("gram", "toy", {"lr": 1, "sigmas": 2, "df": 4})
+    assert hp["lr"] == 1.0 and isinstance(hp["lr"], float) and hp["sigmas"] == (2.0,) and hp["df"] == 4
+    assert RunConfig(hp=(("lr", 1),)).key() == RunConfig(hp=(("lr", 1.0),)).key()
+
+
+def test_a_run_config_holds_every_resolved_hyperparameter():
+    cfg = RunConfig(model="mmdgan", hp=(("lr", 1e-4),))
+    assert cfg.hyperparameters == {**objectives.get("mmdgan").defaults["toy"], "lr": 1e-4}
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.replace(model="gram").hyperparameters == objectives.get("gram").defaults["toy"]
+    assert cfg.replace(hp={"clip": 0.2}).hyperparameters["lr"] == 1e-4
+    assert cfg.key() != cfg.replace(steps=cfg.steps + 1).key() != cfg.replace(hp={"lr": 2e-4}).key()
+
+
 def test_short_gram_training_covers_all_ring_modes():
+    import data
+    from metrics.ring import toy_metrics
     trainer = Trainer([RunConfig(model="gram", steps=1500, seed=0, noise_dim=4, width=100)])
     trainer.train()
-    from sweeps.evaluate import outcome_metrics
-    import data
-    metrics = outcome_metrics(trainer.outcomes()[0], data.get("ring2d"))
+    metrics = toy_metrics(trainer.outcomes()[0].samples, data.get("ring2d"), 0)
     assert metrics["modes_covered"] == 8, metrics

@@ -1,5 +1,6 @@
-"""Objectives from outside the package: a plugin file through the stability sweep, a plugin
-module by dotted name, an installed package's entry points, and broken plugins."""
+"""Objectives from outside the package: a plugin file through the stability sweep (its
+worker processes load it from the task), a plugin module by dotted name, an installed
+package's entry points, and broken plugins."""
 import os
 import subprocess
 import sys
@@ -53,9 +54,8 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_registry(monkeypatch):
-    """Objectives a test registers are forgotten afterwards; the plugin variable and torch's
-    thread count (which the sweep sets) are restored."""
-    monkeypatch.delenv(registry.PLUGIN_ENV, raising=False)
+    """Objectives a test registers are forgotten afterwards; torch's thread count (which the
+    sweep sets) is restored."""
     before, threads = set(registry.REGISTRY), torch.get_num_threads()
     yield
     for name in set(registry.REGISTRY) - before:
@@ -63,24 +63,26 @@ def isolated_registry(monkeypatch):
     torch.set_num_threads(threads)
 
 
-def test_plugin_file_runs_through_the_stability_sweep(tmp_path, capsys, monkeypatch):
-    plugin = write(tmp_path / "moments.py", plugin_source("moments"))
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_plugin_file_runs_through_the_stability_sweep(tmp_path, capsys, jobs):
+    """With --jobs 2 the cells train in worker processes, which load the plugin named in
+    each task; its display name reaches the tables."""
+    plugin = write(tmp_path / "moments.py", plugin_source("moments").replace(
+        'name = "moments"', 'name = "moments"\n    display_name = "Moments"'))
     out = tmp_path / "out"
     code = stability(["--model", "moments", "--plugin", str(plugin), "--preset", "smoke", "--samples", "500",
-                      "--out", str(out)])
+                      "--jobs", jobs, "--out", str(out)])
     assert code == 0
-    assert "| moments " in capsys.readouterr().out  # the printed summary table
-    root = out / "stability" / "ring2d"
+    assert "| Moments " in capsys.readouterr().out  # the printed summary table
+    root, = (out / "stability").glob("*/ring2d")
     summary = pd.read_csv(root / "tables" / "summary.csv").set_index("model")
-    assert list(summary.index) == ["moments"] and summary.loc["moments", "successful"].endswith("/4")
-    assert summary.loc["moments", "crashed"] == 0
+    assert list(summary.index) == ["Moments"] and summary.loc["Moments", "successful"] == "0/4"
+    assert summary.loc["Moments", "crashed"] == 0
     cells = pd.read_csv(root / "tables" / "cells.csv")
     assert len(cells) == 4 and set(cells["model"]) == {"moments"} and set(cells["status"]) == {"ok"}
     figure = matplotlib.image.imread(root / "figures" / "samples_moments.png")
     assert figure.ndim == 3 and min(figure.shape[:2]) > 100
     assert (root / "figures" / "heatmap_hq_fraction.png").is_file()
-    # worker processes started from here would load the plugin too
-    assert os.environ[registry.PLUGIN_ENV] == str(plugin.resolve())
 
 
 def test_plugin_module_by_dotted_name_loads_once(tmp_path, monkeypatch):
@@ -91,7 +93,6 @@ def test_plugin_module_by_dotted_name_loads_once(tmp_path, monkeypatch):
         assert objectives.load_plugin("extpkg_dotted.moments") == ["moments-dotted"]
         assert objectives.load_plugin("extpkg_dotted.moments") == ["moments-dotted"]  # a no-op
         assert objectives.get("moments-dotted").__module__ == "extpkg_dotted.moments"
-        assert os.environ[registry.PLUGIN_ENV] == "extpkg_dotted.moments"
     finally:
         for module in ("extpkg_dotted.moments", "extpkg_dotted"):
             sys.modules.pop(module, None)
@@ -105,11 +106,13 @@ def test_plugin_files_with_the_same_stem_do_not_clash(tmp_path):
     assert objectives.get("moments-a") is not objectives.get("moments-b")
 
 
-def test_a_plugin_is_credited_only_with_its_own_objectives(tmp_path, monkeypatch):
-    """Plugins loaded while another one imports (it calls names()) count for themselves."""
-    monkeypatch.setenv(registry.PLUGIN_ENV, str(write(tmp_path / "other.py", plugin_source("other"))))
-    mine = write(tmp_path / "mine.py", "import objectives\n\nobjectives.names()\n" + plugin_source("mine"))
+def test_a_plugin_is_credited_only_with_its_own_objectives(tmp_path):
+    """A plugin that loads another one while it imports is credited with its own objectives."""
+    other = write(tmp_path / "other.py", plugin_source("other"))
+    mine = write(tmp_path / "mine.py", f"import objectives\n\nobjectives.load_plugin({str(other)!r})\n"
+                 + plugin_source("mine"))
     assert objectives.load_plugin(str(mine)) == ["mine"]
+    assert objectives.load_plugin(str(other)) == ["other"]
     assert objectives.names()[-2:] == ["other", "mine"]
 
 
@@ -144,19 +147,17 @@ def test_broken_plugin_exits_2_with_one_line(tmp_path, capsys, spec):
     assert not (tmp_path / "x").exists()
 
 
-def test_installed_entry_points_and_env_plugins_reach_a_fresh_process(tmp_path):
-    """A package "installed" on PYTHONPATH (a .dist-info with entry points) and a file named in
-    GRAMHARNESS_PLUGINS show up in a new process's --model choices; a broken entry point is
-    skipped with a warning instead of breaking the built-ins."""
+def test_installed_entry_points_reach_a_fresh_process(tmp_path):
+    """A package "installed" on PYTHONPATH (a .dist-info with entry points) shows up in a new
+    process's --model choices; a broken entry point is skipped with a warning instead of
+    breaking the built-ins."""
     site = tmp_path / "site"
     write(site / "extobj" / "__init__.py", plugin_source("ep-module"))
     write(site / "extobj" / "classes.py", plugin_source("ep-class", decorated=False))
     write(site / "extobj-0.1.dist-info" / "METADATA", "Metadata-Version: 2.1\nName: extobj\nVersion: 0.1\n")
     write(site / "extobj-0.1.dist-info" / "entry_points.txt",
           "[gramharness.objectives]\nmoments = extobj\nclassy = extobj.classes:Moments\nbroken = extobj.missing\n")
-    env_plugin = write(tmp_path / "from_env.py", plugin_source("env-plugin"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "OMP_NUM_THREADS": "1",
-           registry.PLUGIN_ENV: str(env_plugin)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "OMP_NUM_THREADS": "1"}
     res = subprocess.run([sys.executable, "-m", "sweeps.stability", "--model", "nope", "--out", str(tmp_path / "x")],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert res.returncode == 2, res.stderr
@@ -164,5 +165,5 @@ def test_installed_entry_points_and_env_plugins_reach_a_fresh_process(tmp_path):
     listed = last.split("choose from ", 1)[1].removesuffix(" or all").split(", ")
     # built-ins first (other tests may have registered plugins in this process: not those)
     builtins = [n for n, cls in objectives.registry.REGISTRY.items() if cls.__module__.startswith("objectives.")]
-    assert listed == [*builtins, "ep-module", "ep-class", "env-plugin"], last
+    assert listed == [*builtins, "ep-module", "ep-class"], last
     assert "skipping objective entry point broken = extobj.missing: ModuleNotFoundError" in res.stderr

@@ -1,5 +1,4 @@
 """Seeing inside training: snapshots at the right steps, process and trace figures, extra sweep axes."""
-import json
 
 import matplotlib
 import numpy as np
@@ -7,8 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
+import objectives
+import store
 from analysis import process, traces
-from sweeps.runner import RunConfig, Trainer
+from engine import RunConfig, Trainer
 from sweeps.train import main as train_main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -143,10 +144,14 @@ def test_trace_panels_pair_generator_and_critic_and_use_log_for_mmd():
                          "loss_g": rng.uniform(0.03, 0.3, 40)})
     gan = pd.DataFrame({"loss_d": rng.uniform(0.5, 1.4, 40), "loss_g": rng.uniform(0.5, 1.4, 40),
                         "d_real": rng.uniform(size=40), "d_fake": rng.uniform(size=40)})
-    assert traces.panels_for("gram", list(gram)) == [("loss_g", "pd"), ("mean_ratio",), ("loss_f",), ("mmd2",)]
-    assert traces.panels_for("gan", list(gan))[0] == ("loss_g", "loss_d")
-    assert traces.panels_for("plugin", ["loss_g", "loss_critic2", "x"]) == [("loss_g", "loss_critic2"), ("x",)]
-    fig = traces.draw_traces([("gram", gram, "gram"), ("gan", gan, "gan")], window=5)
+    described = {m: objectives.get(m).describe() for m in ("gram", "gan")}
+    assert traces.panels_for(described["gram"], list(gram)) == [("loss_g", "pd"), ("mean_ratio",), ("loss_f",),
+                                                                ("mmd2",)]
+    assert traces.panels_for(described["gan"], list(gan))[0] == ("loss_g", "loss_d")
+    plugin = {"trace_pair": ["loss_g", "loss_critic2"]}  # a plugin's own pairing; no labels: column names
+    assert traces.panels_for(plugin, ["loss_g", "loss_critic2", "x"]) == [("loss_g", "loss_critic2"), ("x",)]
+    assert traces.panels_for({}, ["loss_g", "x"]) == [("loss_g",), ("x",)]
+    fig = traces.draw_traces([("gram", gram, described["gram"]), ("gan", gan, described["gan"])], window=5)
     axs = np.array(fig.axes).reshape(2, 4)
     assert [a.get_yscale() for a in axs[0]] == ["log", "linear", "linear", "log"]
     assert axs[1, 0].get_yscale() == "linear" and not axs[1, 3].axison  # gan has 3 panels
@@ -163,7 +168,7 @@ def test_train_cli_writes_trace_and_process_figures(tmp_path, model, sets, df):
                        "--snapshot-steps", "0,10,30", "--threads", "1", "--out", str(out)]) == 0
     assert_png(out / "trace.png")
     assert_png(out / "process.png")
-    snaps = process.load_snapshots(out)
+    snaps = store.load_snapshots(out)
     assert snaps["steps"].tolist() == [0, 10, 30]
     assert ("features_data" in snaps) == (df is not None)
     if df:
@@ -181,7 +186,9 @@ def test_train_cli_without_snapshots_writes_no_process_figure(tmp_path):
                        "--threads", "1", "--out", str(out)]) == 0
     assert_png(out / "trace.png")
     assert not (out / "process.png").exists() and not (out / "snapshots.npz").exists()
-    assert process.main([str(out)]) == 2  # no snapshots: a one-line error, not a traceback
+    with pytest.raises(SystemExit) as exc:  # no snapshots: a one-line error, not a traceback
+        process.main([str(out)])
+    assert exc.value.code == 2
 
 
 def test_two_axis_sweep_over_hyperparameters(tmp_path, monkeypatch):
@@ -193,12 +200,12 @@ def test_two_axis_sweep_over_hyperparameters(tmp_path, monkeypatch):
     finally:  # the worker sets process-wide torch state; give later tests the defaults back
         torch.set_num_threads(1)
         torch.set_flush_denormal(False)
-    root = tmp_path / "stability" / "ring2d"
-    records = [json.loads(p.read_text()) for p in root.rglob("record.json")]
+    root, = (tmp_path / "stability").glob("*/ring2d")
+    records = [store.read(p) for p in store.record_dirs(root)]
     assert len(records) == 4
-    cells = sorted((r["config"]["hp"]["df"], r["config"]["hp"]["lr"]) for r in records)
+    cells = sorted((r.config["hp"]["df"], r.config["hp"]["lr"]) for r in records)
     assert cells == [(2, 1e-4), (2, 1e-3), (4, 1e-4), (4, 1e-3)]
-    assert all(r["status"] == "ok" and r["config"]["noise_dim"] == 4 and r["config"]["width"] == 20 for r in records)
+    assert all(r.status == "ok" and r.config["noise_dim"] == 4 and r.config["width"] == 20 for r in records)
 
     from analysis import stability
     saved = {}

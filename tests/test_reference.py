@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from sweeps.runner import RunConfig, Trainer
+from engine import RunConfig, Trainer
 
 TOL = {"rtol": 1e-7, "atol": 1e-9}
 

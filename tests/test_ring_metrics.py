@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import data
-from analysis.ring_metrics import ring_metrics
+from metrics.ring import ring_metrics
 
 
 @pytest.fixture

@@ -11,28 +11,42 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import objectives
+import store
 from sweeps import stability
-from sweeps.records import iter_records, read_record, write_record
+from sweeps import worker
+from sweeps.worker import stack_tasks
 
 RECORD_FILES = {"record.json", "samples.npy", "trace.csv", "generator.pt"}
 
 
 def cell_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "stability").glob("*/*/*/seed*"))
+    return sorted(store.record_dirs(root / "stability"))
+
+
+def read_record(path: Path) -> store.Record:
+    return store.read(path)
+
+
+def dataset_dir(root: Path, dataset: str = "ring2d") -> Path:
+    """The one setting's directory of ``dataset`` below ``root`` (where tables and figures go)."""
+    found, = (root / "stability").glob(f"*/{dataset}")
+    return found
 
 
 def test_smoke_sweep_end_to_end_with_two_jobs(tmp_path, capsys):
     code = stability.main(["--model", "gan,gram", "--preset", "smoke", "--jobs", "2", "--out", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "| gan" in out and "| gram" in out and "successful" in out
+    assert "| GAN" in out and "| GRAM-net" in out and "successful" in out
     cells = cell_dirs(tmp_path)
     assert len(cells) == 2 * 4  # 2 objectives x (2 noise dims x 2 widths)
     for c in cells:
         assert RECORD_FILES <= {f.name for f in c.iterdir()}
         rec = read_record(c)
-        assert rec["status"] == "ok" and rec["peak_rss_mb"] > 0 and rec["provenance"]["versions"]["torch"]
-    ds = tmp_path / "stability" / "ring2d"
+        assert rec.status == "ok" and rec.run["peak_rss_mb"] > 0 and rec.provenance["versions"]["torch"]
+        assert set(rec.files) == RECORD_FILES - {"record.json"}
+    ds = dataset_dir(tmp_path)
     table = pd.read_csv(ds / "tables" / "cells.csv")
     assert len(table) == 8 and {"noise_dim", "width", "hq_fraction", "modes_covered", "success"} <= set(table)
     for name in ["samples_gan", "samples_gram", "samples_all", "heatmap_hq_fraction", "heatmap_success",
@@ -43,16 +57,17 @@ def test_smoke_sweep_end_to_end_with_two_jobs(tmp_path, capsys):
 def test_two_datasets_form_one_pool_ordered_longest_first(tmp_path):
     """The full ring experiment is one pool of stacks; MMD-GAN's 5 critic steps make even
     its narrowest stack longer than any other objective's widest, so it goes first."""
-    args = stability.build_parser().parse_args(
+    sweep = stability.StabilitySweep()
+    args = sweep.build_parser().parse_args(
         ["--model", "gan,mmdgan,gram", "--dataset", "ring2d,ring3d", "--out", str(tmp_path)])
-    cells, placement = stability.plan(args)
+    cells = sweep.plan(args).cells
     assert len(cells) == 2 * 3 * 12 and {c.config.dataset for c in cells} == {"ring2d", "ring3d"}
-    stacks = stability.make_stacks(cells, workers=2, max_stack=16)
+    stacks = stack_tasks("stability", cells, lambda d: None, (), workers=2, max_stack=16)
     assert len(stacks) == 2 * 3 * 3  # one stack per (dataset, objective, width)
-    assert all(len({c.config.stack_key() for c in s}) == 1 and len(s) == 4 for s in stacks)
-    models = [s[0].config.model for s in stacks]
+    assert all(len({c.config.stack_key() for c in s.cells}) == 1 and len(s.cells) == 4 for s in stacks)
+    models = [s.cells[0].config.model for s in stacks]
     assert models[:6] == ["mmdgan"] * 6 and "mmdgan" not in models[6:]
-    assert stacks[0][0].config.width == 200
+    assert stacks[0].cells[0].config.width == 200
 
 
 def test_killed_sweep_resumes_with_every_cell_once(tmp_path, run_cli):
@@ -62,11 +77,11 @@ def test_killed_sweep_resumes_with_every_cell_once(tmp_path, run_cli):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.time() + 240
-    while time.time() < deadline and len(iter_records(tmp_path)) < 2:
+    while time.time() < deadline and len(cell_dirs(tmp_path)) < 2:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = len(iter_records(tmp_path))
+    done_before = len(cell_dirs(tmp_path))
     assert 2 <= done_before < 6, "kill should land mid-sweep"
 
     res = run_cli("sweeps.stability", *args[3:])
@@ -75,7 +90,7 @@ def test_killed_sweep_resumes_with_every_cell_once(tmp_path, run_cli):
     cells = cell_dirs(tmp_path)
     assert len(cells) == 6 and len({c.parent.name for c in cells}) == 6
     for c in cells:
-        assert RECORD_FILES <= {f.name for f in c.iterdir()} and read_record(c)["status"] == "ok"
+        assert RECORD_FILES <= {f.name for f in c.iterdir()} and read_record(c).status == "ok"
     assert not list(tmp_path.rglob(".tmp-*"))
 
 
@@ -83,24 +98,24 @@ def test_diverging_cell_is_recorded_and_others_finish(tmp_path):
     code = stability.main(["--model", "mmdnet", "--preset", "smoke", "--noise-dims", "4", "--widths", "20",
                            "--grid", "lr=1e-3,1e9", "--out", str(tmp_path), "--no-figures"])
     assert code == 0  # diverged cells count as finished
-    recs = {read_record(c)["config"]["hp"]["lr"]: read_record(c) for c in cell_dirs(tmp_path)}
-    assert recs[1e-3]["status"] == "ok"
-    assert recs[1e9]["status"] == "diverged" and "non-finite" in recs[1e9]["reason"]
-    assert not recs[1e9]["metrics"]["success"]
+    recs = {read_record(c).config["hp"]["lr"]: read_record(c) for c in cell_dirs(tmp_path)}
+    assert recs[1e-3].status == "ok"
+    assert recs[1e9].status == "diverged" and "non-finite" in recs[1e9].reason
+    assert not recs[1e9].metrics["success"]
 
 
 def test_crashed_cell_is_reported_and_retried(tmp_path, monkeypatch, capsys):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(stability, "Trainer", explode)
+    monkeypatch.setattr(worker, "Trainer", explode)
     argv = ["--model", "gan", "--preset", "smoke", "--noise-dims", "2", "--widths", "20", "--out", str(tmp_path),
             "--no-figures"]
     assert stability.main(argv) == 1
     rec = read_record(cell_dirs(tmp_path)[0])
-    assert rec["status"] == "crashed" and "boom" in rec["reason"] and "Traceback" in rec["traceback"]
+    assert rec.status == "crashed" and "boom" in rec.reason and "Traceback" in rec.traceback
     monkeypatch.undo()
     assert stability.main(argv) == 0  # crashed cells are not "finished": the rerun retries them
-    assert read_record(cell_dirs(tmp_path)[0])["status"] == "ok"
+    assert read_record(cell_dirs(tmp_path)[0]).status == "ok"
     assert "(0 already finished)" in capsys.readouterr().err
 
 
@@ -111,7 +126,7 @@ def test_dask_backend_runs_the_smoke_grid(tmp_path):
         code = stability.main(["--model", "mmdnet", "--preset", "smoke", "--backend", "dask", "--scheduler",
                                cluster.scheduler_address, "--out", str(tmp_path), "--no-figures"])
     assert code == 0
-    assert [read_record(c)["status"] for c in cell_dirs(tmp_path)] == ["ok"] * 4
+    assert [read_record(c).status for c in cell_dirs(tmp_path)] == ["ok"] * 4
 
 
 @pytest.mark.parametrize("args, message", [
@@ -123,6 +138,8 @@ def test_dask_backend_runs_the_smoke_grid(tmp_path):
     (["--backend", "dask"], "needs --scheduler"),
     (["--grid", "df"], "--grid expects KEY=V1,V2"),
     (["--grid", "nope=1,2"], "no hyperparameter nope"),
+    (["--set", "lr=adam"], "lr must be a finite number"),
+    (["--dataset", "mnist5k"], "mnist5k is image data"),
     (["--out", "/proc/forbidden"], "cannot write to output root"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, args, message):
@@ -141,7 +158,7 @@ def test_concurrent_writers_of_one_record_never_fail(tmp_path):
     def writer(i):
         try:
             for k in range(30):
-                write_record(path, {"status": "ok", "writer": i, "k": k})
+                store.write(path, store.Record(config={"writer": i, "k": k}, status="ok"))
         except OSError as err:
             errors.append(err)
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
@@ -150,5 +167,31 @@ def test_concurrent_writers_of_one_record_never_fail(tmp_path):
     for t in threads:
         t.join()
     assert not errors
-    assert read_record(path)["k"] == 29 and [p.name for p in tmp_path.iterdir()] == ["cell"]
+    assert read_record(path).config["k"] == 29 and [p.name for p in tmp_path.iterdir()] == ["cell"]
     assert json.loads((path / "record.json").read_text())["status"] == "ok"
+
+
+def test_changed_settings_train_again_and_report_the_new_configuration(tmp_path, capsys):
+    """The stale-results scenario: a smoke cell, then the same cell with other steps and a
+    --set value in the same output folder. The second command trains again, its table shows
+    the new configuration, its record holds every resolved hyperparameter, and both
+    configurations stay on disk, reported apart."""
+    from analysis.stability import main as rebuild
+    cell = ["--model", "gram", "--noise-dims", "2", "--widths", "20", "--out", str(tmp_path)]
+    assert stability.main([*cell, "--preset", "smoke", "--no-figures"]) == 0
+    capsys.readouterr()
+    assert stability.main([*cell, "--steps", "300", "--set", "lr=5e-4"]) == 0
+    captured = capsys.readouterr()
+    assert "1 cells (0 already finished)" in captured.err
+    assert "steps 300, batch 200" in captured.out and "steps 40" not in captured.out
+    records = {r.config["steps"]: r for r in map(store.read, cell_dirs(tmp_path))}
+    assert sorted(records) == [40, 300]
+    new = records[300]
+    assert new.config["hp"] == {**objectives.get("gram").defaults["toy"], "lr": 5e-4, "sigmas": [1.0]}
+    assert new.config["batch"] == 200 and new.axes == {"noise_dim": 2, "width": 20} and new.status == "ok"
+    assert records[40].config["hp"]["lr"] == 1e-3 and records[40].config["batch"] == 64
+    assert stability.main([*cell, "--steps", "300", "--set", "lr=5e-4", "--no-figures"]) == 0
+    assert "1 cells (1 already finished)" in capsys.readouterr().err
+    assert rebuild([str(tmp_path), "--no-figures"]) == 0
+    tables = capsys.readouterr().out
+    assert tables.count("## ring2d") == 2 and "steps 40, batch 64" in tables and "steps 300, batch 200" in tables

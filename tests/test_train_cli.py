@@ -26,12 +26,15 @@ def test_single_run_writes_complete_record(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "vae"], "unknown model 'vae'"),
+    (["--model", "vae"], "unknown model vae"),
     (["--dataset", "moons"], "unknown dataset 'moons'"),
-    (["--steps", "0"], "steps must be positive"),
-    (["--width", "-5"], "width must be positive"),
-    (["--noise-dim", "0"], "noise-dim must be positive"),
+    (["--steps", "0"], "steps must be a positive integer"),
+    (["--width", "-5"], "width must be a positive integer"),
+    (["--noise-dim", "0"], "noise-dim must be a positive integer"),
     (["--set", "lr_typo=1"], "no hyperparameter lr_typo"),
+    (["--set", "lr=adam"], "lr must be a finite number"),
+    (["--set", "df=0"], "df must be at least 1"),
+    (["--models", "gan,gram"], "--models takes one objective here"),
     (["--device", "cuda:3"], "cuda:3"),
     (["--steps", "ten"], "invalid int value"),
 ])

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -69,3 +71,16 @@ def ring_metrics(samples: np.ndarray, centres: np.ndarray, std: float,
         out["mmd2"] = float(mmd2(xf[:m].float(), ref, MMD_SIGMAS, unbiased=True)) if m > 1 else math.nan
     out["success"] = bool(covered == k and out["hq_fraction"] >= SUCCESS_HQ)
     return out
+
+
+REFERENCE_SEED_OFFSET = 10_000_019  # fresh true samples never drawn for training
+
+
+def reference_samples(dataset: Any, seed: int, n: int) -> np.ndarray:
+    """Fresh true samples for metrics, independent of the training set of ``seed``."""
+    return dataset.sample(n, torch.Generator().manual_seed(seed + REFERENCE_SEED_OFFSET)).numpy()
+
+
+def toy_metrics(samples: np.ndarray, dataset: Any, seed: int) -> dict[str, float | int | bool]:
+    """`ring_metrics` of a run's samples on toy data set ``dataset`` (trained with ``seed``)."""
+    return ring_metrics(samples, dataset.centres.numpy(), dataset.std, reference_samples(dataset, seed, 2_000))

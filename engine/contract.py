@@ -1,11 +1,11 @@
 """The contract every objective keeps, as plain functions any test suite can call.
 
-    from objectives.contract import check_objective
+    from engine.contract import check_objective
     check_objective(MyObjective)        # or a registered name; raises AssertionError
 
 Like scikit-learn's ``check_estimator``: an external package runs the same checks on its
 own objective as this repository runs on the built-ins (``tests/test_contract.py``).
-Each check trains a stack of two tiny runs through the real `sweeps.runner.Trainer`, on
+Each check trains a stack of two tiny runs through the real `engine.trainer.Trainer`, on
 toy data (``ring2d``) or on a tiny synthetic image set (`IMAGE_DATASET`), and asserts:
 
 - ``steps``: every step returns a non-empty dict of detached, finite float tensors of
@@ -31,9 +31,10 @@ import torch
 from torch import Tensor
 
 import data
+from engine.config import RunConfig
+from engine.trainer import Trainer
 from objectives.base import Objective
 from objectives.registry import REGISTRY, get, register, unregister
-from sweeps.runner import RunConfig, Trainer
 
 IMAGE_DATASET = "contract-images"
 DATASETS = {"toy": "ring2d", "image": IMAGE_DATASET}

@@ -1,12 +1,18 @@
-"""Command-line plumbing shared by the entry points: one-line errors, typed overrides, devices."""
+"""The one command-line vocabulary of every entry point (sweeps and analysis commands):
+one-line errors with exit code 2, typed value lists, objectives and plugins, devices, and
+the options that mean the same in every command (``--models``, ``--out``, ``--plugin``).
+"""
 from __future__ import annotations
 
 import argparse
 import ast
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
+
+import objectives
 
 
 class UsageError(Exception):
@@ -14,7 +20,11 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (``prog: error: ...``) and exit code 2."""
+    """An ArgumentParser whose errors are one line (``prog: error: ...``) and exit code 2, and
+    which never guesses an abbreviated option."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -89,11 +99,38 @@ def add_plugin_arg(parser: argparse.ArgumentParser) -> None:
                              "(repeatable); see docs/adding-an-objective.md")
 
 
-def load_plugins(specs: list[str]) -> None:
-    import objectives
+def load_plugins(specs: list[str]) -> tuple[str, ...]:
+    """Import every ``--plugin``; returns them as keys the workers can load again."""
     for spec in specs:
         try:
             objectives.load_plugin(spec)
         except (ImportError, FileNotFoundError) as err:
             raise UsageError(f"cannot load plugin {spec!r}: {err}") from None
+    return tuple(dict.fromkeys(objectives.registry.plugin_key(s) for s in specs))
+
+
+def add_models_arg(parser: argparse.ArgumentParser, default: str, single: bool = False) -> None:
+    """``--models`` (alias ``--model``): objectives by name, a comma list, or ``all``."""
+    what = "objective" if single else "objective(s): a comma list or 'all'"
+    parser.add_argument("--models", "--model", dest="models", default=default,
+                        help=f"{what}, from {', '.join(objectives.names())} or one a --plugin registers "
+                             f"(default {default})")
+
+
+def parse_models(text: str, single: bool = False) -> list[str]:
+    """``"gan,gram,gan"`` -> ["gan", "gram"]; ``"all"`` -> every registered objective."""
+    known = objectives.names()
+    models = known if text == "all" and not single else parse_names(text, "--models")
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        raise UsageError(f"unknown model {', '.join(unknown)}; choose from {', '.join(known)}"
+                         + ("" if single else " or all"))
+    if single and len(models) != 1:
+        raise UsageError(f"--models takes one objective here, got {text!r}")
+    return models
+
+
+def add_out_arg(parser: argparse.ArgumentParser, default: Path | None, what: str) -> None:
+    shown = f" (default {default}/)" if default is not None else ""
+    parser.add_argument("--out", type=Path, default=default, help=f"{what}{shown}")
 

@@ -39,7 +39,6 @@ INCEPTION = "inception-v3-compat"
 OFFLINE = "harness-cnn"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
-SAMPLES_FILE = "samples_uint8.npz"  # a run record's scored samples, uint8 (N, C, H, W), key "images"
 OFFLINE_VERSION = 3  # bump when HarnessCNN or its training changes, so caches are not reused
 
 
@@ -261,10 +260,11 @@ def _inception_weights(weights: str | None) -> Path:
 
 def resolve_features(choice: str, dataset: Any, weights: str | None = None, cache_dir: Path = Path("."),
                      offline: OfflineConfig = OfflineConfig(), log=None) -> FeatureSpec:
-    """The extractor for ``dataset``: ``offline``, ``inception`` or ``auto`` (offline for
-    ``mnist5k``, Inception otherwise). Trains/loads weights now, so failures come early."""
+    """The extractor for ``dataset``: ``offline``, ``inception`` or ``auto`` (the data set's
+    own default, ``dataset.features``, unless Inception weights are given). Trains/loads
+    weights now, so failures come early."""
     if choice == "auto":
-        choice = "offline" if dataset.name == "mnist5k" and not weights else "inception"
+        choice = "inception" if weights else dataset.features
     if choice == "offline":
         path = offline_weights(dataset, cache_dir, offline, log=log)
         meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
@@ -282,7 +282,7 @@ def resolve_features(choice: str, dataset: Any, weights: str | None = None, cach
         raise FeatureError(f"{path} is not a usable Inception-v3 weights file for torch-fidelity "
                            f"({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
     label = f"Inception-v3 pool3 (torch-fidelity, weights {path.name} sha256 {digest})"
-    return FeatureSpec(INCEPTION, str(path), label, f"inception-{digest}", dataset.name.startswith("cifar"))
+    return FeatureSpec(INCEPTION, str(path), label, f"inception-{digest}", dataset.inception_score)
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -318,3 +318,23 @@ def image_metrics(fake: Tensor | np.ndarray, real: Tensor | np.ndarray, spec: Fe
     with ctx, contextlib.redirect_stdout(sys.stderr), threadpool_limits(1, user_api="blas"):
         raw = torch_fidelity.calculate_metrics(**kwargs)
     return {METRIC_KEYS[k]: float(v) for k, v in raw.items() if k in METRIC_KEYS}
+
+
+@dataclass(frozen=True)
+class ImageScoring:
+    """How a data set's generated images are scored: the extractor, the KID subset size, and
+    the cache of the real set's features (``real_name`` identifies the real images)."""
+
+    spec: FeatureSpec
+    kid_subset_size: int
+    cache_root: Path
+    real_name: str
+
+    def __call__(self, images: Tensor | np.ndarray, real: Tensor | np.ndarray, device: str) -> dict[str, float]:
+        """FID/KID (and IS where meaningful) of uint8 ``images`` against uint8 ``real``."""
+        return image_metrics(images, real, self.spec, device=device, kid_subset_size=self.kid_subset_size,
+                             cache_root=self.cache_root, real_name=self.real_name)
+
+    def describe(self) -> dict[str, Any]:
+        """What a record stores about its scoring: the extractor's label and key, KID's subset."""
+        return {"features": self.spec.label, "features_key": self.spec.key, "kid_subset_size": self.kid_subset_size}

@@ -8,11 +8,10 @@ kernels). The loop itself is `Trainer.train`.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,51 +20,11 @@ from torch import Tensor
 
 import data
 import objectives
+from engine.config import RunConfig
 from models import ArchConfig, NetFactory
 
 CHECK_EVERY = 250  # steps between divergence checks (one host sync each)
 EXPLODE_FACTOR = 100.0  # samples farther than this x the data's max |x| count as exploded
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines one training run. ``hp`` overrides the objective's defaults."""
-
-    model: str = "gram"
-    dataset: str = "ring2d"
-    arch: str = "mlp"
-    noise_dim: int = 4
-    width: int = 100
-    depth: int = 2
-    steps: int = 10_500
-    batch: int = 200
-    seed: int = 0
-    noise: str = "normal"
-    n_samples: int = 10_000
-    hp: tuple[tuple[str, Any], ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hp", tuple(sorted((k, _freeze(v)) for k, v in dict(self.hp).items())))
-        for name in ("noise_dim", "width", "depth", "steps", "batch", "n_samples"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-
-    def stack_key(self) -> tuple:
-        """Runs with equal keys can be trained in one stack (they differ in seed/noise dim only)."""
-        return dataclasses.astuple(dataclasses.replace(self, seed=0, noise_dim=1))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["hp"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.hp}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
-        return cls(**{**d, "hp": tuple(dict(d.get("hp", {})).items())})
-
-
-def _freeze(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
 
 
 @dataclass
@@ -129,7 +88,7 @@ class Trainer:
                           out_activation=getattr(self.dataset, "output_activation", "identity"))
         factory = NetFactory(arch, self.dataset.x_shape, noise_dims, seeds, self.device)
         self.noise = objectives.NoiseSource(noise_dims, seeds, self.device, cfg.noise)
-        self.objective = objectives.build(cfg.model, factory, self.noise, self.dataset.kind, dict(cfg.hp))
+        self.objective = objectives.build(cfg.model, factory, self.noise, cfg.hyperparameters)
 
         # Toy sets differ per seed; a data set that returns one shared tensor is not copied.
         unique = {s: self.dataset.train_set(s) for s in dict.fromkeys(seeds)}

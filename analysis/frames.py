@@ -1,0 +1,86 @@
+"""Records as tidy tables for the analysis commands: one row per record, grouped by the
+setting they share, each objective entry labelled by its display name (``label``) and
+named in file names by its objective (``slug``, the entry where that is ambiguous).
+
+Records of one setting were trained with the same steps, batch, samples and grid axes
+(`store.records`); within it an objective normally has one entry. When it has several
+(``--set`` variants of one objective), each entry's label adds the hyperparameters that set
+it apart, e.g. ``GRAM-net (lr=0.0005)``, so no table mixes them silently.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+import objectives
+import store
+
+
+def read_sweep(root: Path, sweep: str, prog: str) -> list[store.Record]:
+    """The readable records of ``sweep`` below ``root``; every unreadable, damaged or
+    older-format record is named on stderr in one line and skipped."""
+    records, problems = store.scan(root)
+    for path, why in problems:
+        print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
+    return [r for r in records if r.sweep == sweep]
+
+
+def entry_order(entries: pd.DataFrame) -> list[str]:
+    """Entries in registry order of their objectives (the paper's order, then plugins)."""
+    known = objectives.names()
+    rank = {m: i for i, m in enumerate(known)}
+    pairs = entries[["entry", "model"]].drop_duplicates()
+    return [e for e, _ in sorted(pairs.itertuples(index=False), key=lambda p: (rank.get(p[1], len(known)), p[0]))]
+
+
+def _labels(records: list[store.Record]) -> dict[str, str]:
+    """Entry -> label: the display name, plus distinguishing hyperparameters where one
+    objective has several entries."""
+    by_model: dict[str, dict[str, dict]] = {}
+    for r in records:
+        hp = {k: v for k, v in r.config["hp"].items() if k not in r.axes}
+        by_model.setdefault(r.model, {})[r.entry] = (r.display_name, hp)
+    labels = {}
+    for entries in by_model.values():
+        for entry, (name, hp) in entries.items():
+            others = [h for e, (_, h) in entries.items() if e != entry]
+            diff = [k for k in hp if any(o.get(k) != hp[k] for o in others)]
+            labels[entry] = name + (f" ({', '.join(f'{k}={hp[k]}' for k in diff)})" if diff else "")
+    return labels
+
+
+def frame(records: list[store.Record]) -> pd.DataFrame:
+    """One row per record (`store.Record.row`) with a ``label`` per entry, in a stable order."""
+    if not records:
+        return pd.DataFrame()
+    labels = _labels(records)
+    df = pd.DataFrame([{**r.row(), "label": labels[r.entry]} for r in records])
+    # file names: the objective's name, or the entry where one objective has several
+    several = df.groupby("model")["entry"].nunique()
+    df["slug"] = [e if several[m] > 1 else m for m, e in zip(df["model"], df["entry"])]
+    if "success" in df:
+        df["success"] = df["success"].astype("boolean").fillna(False).astype(bool)
+    order = {e: i for i, e in enumerate(entry_order(df))}
+    df["_order"] = df["entry"].map(order)
+    return df.sort_values(["_order", "dataset", "cell", "seed"], kind="stable").drop(columns="_order") \
+             .reset_index(drop=True)
+
+
+def by_setting(records: list[store.Record]) -> Iterator[tuple[str, list[store.Record]]]:
+    """Records grouped by the setting they share, in order of first appearance."""
+    groups: dict[str, list[store.Record]] = {}
+    for r in records:
+        groups.setdefault(r.setting, []).append(r)
+    yield from groups.items()
+
+
+def describe_setting(record: store.Record) -> str:
+    """One line naming what every run of a setting shares, e.g.
+    ``steps 10500, batch 200, samples 10000, arch mlp, noise normal; grid noise_dim x width``."""
+    cfg = record.config
+    shared = {k: v for k, v in cfg.items() if k not in ("model", "dataset", "seed", "hp") and k not in record.axes}
+    text = ", ".join(f"{k.replace('n_samples', 'samples')} {v}" for k, v in shared.items())
+    return f"{text}; grid {' x '.join(record.axes) or 'none'}"

@@ -1,0 +1,110 @@
+"""The one typed run configuration: every setting of a training run, resolved and checked.
+
+A `RunConfig` is complete the moment it exists: ``hp`` given as overrides (or not at all) is
+resolved in ``__post_init__`` to the objective's full set of hyperparameters for the data
+set's kind, each override checked against its default (`objectives.hyperparameters`). So the
+configuration a record stores is the one that trained, every default included, and its
+`key` (a hash of all of it) identifies the run: equal keys, equal training.
+
+The field defaults below are the paper's ring setting and the one source of defaults for
+every command line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import data
+import objectives
+from models import ARCHITECTURES
+
+NOISES = ("normal", "uniform")
+POSITIVE = ("noise_dim", "width", "depth", "steps", "batch", "n_samples")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run. ``hp`` holds every hyperparameter of the
+    objective: given ones are checked overrides, the rest are the objective's defaults."""
+
+    model: str = "gram"
+    dataset: str = "ring2d"
+    arch: str = "mlp"
+    noise_dim: int = 4
+    width: int = 100
+    depth: int = 2
+    steps: int = 10_500  # 35 epochs of 60,000 points at batch 200
+    batch: int = 200
+    seed: int = 0
+    noise: str = "normal"
+    n_samples: int = 10_000
+    hp: tuple[tuple[str, Any], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in POSITIVE:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.noise not in NOISES:
+            raise ValueError(f"unknown noise distribution {self.noise!r}; use {' or '.join(NOISES)}")
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        if not data.known(self.dataset):
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(data.names())}")
+        if self.model not in objectives.names():
+            raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(objectives.names())}")
+        hp = objectives.hyperparameters(self.model, self.kind, dict(self.hp))
+        object.__setattr__(self, "hp", tuple(sorted(hp.items())))
+
+    @property
+    def kind(self) -> str:
+        """The data set's kind, ``"toy"`` or ``"image"``: which defaults apply."""
+        return data.get(self.dataset).kind
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(self.hp)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes``; ``hp`` in ``changes`` updates (not replaces) the current
+        hyperparameters, and a new model or data set starts from its own defaults."""
+        hp = changes.pop("hp", {})
+        keep = {} if {"model", "dataset"} & set(changes) else self.hyperparameters
+        return dataclasses.replace(self, **changes, hp=tuple({**keep, **dict(hp)}.items()))
+
+    def stack_key(self) -> tuple:
+        """Runs with equal keys can be trained in one stack (they differ in seed/noise dim only)."""
+        return dataclasses.astuple(dataclasses.replace(self, seed=0, noise_dim=1))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data: every field, ``hp`` as a dict with lists for tuples."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["hp"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.hp}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
+        hp = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(d.get("hp", {})).items()}
+        return cls(**{**d, "hp": tuple(hp.items())})
+
+    def key(self) -> str:
+        """The run's identity: a hash of the complete configuration (see `config_key`)."""
+        return config_key(self.to_dict())
+
+
+def config_key(config: Mapping[str, Any], length: int = 16) -> str:
+    """A stable hash of plain configuration data: sorted keys, no whitespace, floats as
+    Python writes them (so 1e-3 and 0.001 agree), independent of the process."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def field_default(name: str) -> Any:
+    """The default of `RunConfig` field ``name`` (what every command line shows and uses)."""
+    return next(f.default for f in dataclasses.fields(RunConfig) if f.name == name)

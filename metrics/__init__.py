@@ -1,0 +1,2 @@
+"""Metrics that workers compute on a finished run's samples: mode metrics for toy
+mixtures (`metrics.ring`) and FID/KID/IS for images through torch-fidelity (`metrics.images`)."""

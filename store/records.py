@@ -1,0 +1,422 @@
+"""The record store: the one owner of how a run's result lives on disk.
+
+A record is a directory, written atomically (it exists complete or not at all)::
+
+    record.json         the typed `Record`: format version, the complete resolved configuration
+                        and its key, the grid cell, status, metrics and how they were scored,
+                        the objective's self-description, cost, provenance, and the size and
+                        SHA-256 of every data file
+    samples.npy         final samples, float32 (n_samples, *x_shape)          (toy data)
+    samples_uint8.npz   final samples as uint8 images, key "images"           (image data)
+    trace.csv           per-step diagnostics (one row per generator step)
+    generator.pt        the run's generator weights (a 1-run stacked network state dict)
+    snapshots.npz       samples and features at chosen steps (when asked for)
+    *.png, *.pdf        figures (not checksummed: a figure can be redrawn, a result cannot)
+
+A record's identity is the hash of its complete configuration (`engine.config.config_key`).
+Sweeps keep their records at a path made from that configuration (`sweep_dir`)::
+
+    <root>/<sweep>/<setting>/<dataset>/<entry>/<cell>/seed<k>/
+
+- ``setting``: what every run of one experiment shares (steps, batch, samples, ... and the
+  names of the grid's axes), e.g. ``steps10500_batch200_3fa9c2``;
+- ``entry``: the objective and a hash of its hyperparameters outside the grid, e.g.
+  ``gram_4f5e6d`` (a ``--set`` makes a new entry, never overwrites another);
+- ``cell``: the grid point, e.g. ``noise_dim=2_width=20``.
+
+So runs of different configurations never share a directory, a rerun finds exactly its
+own records, and tables group records by setting and entry (`Record.row`). Records of an
+older format are never taken as finished (`state`) and readers skip them with a message
+(`scan`). Everything is first written to a hidden ``.tmp-*`` sibling and renamed into
+place; `clean_partial` removes what a killed writer left.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import errno
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from engine.config import config_key
+
+FORMAT = 2  # bump when the layout or the meaning of a field changes
+RECORD_FILE = "record.json"
+SAMPLES_FILE = "samples.npy"
+IMAGES_FILE = "samples_uint8.npz"
+TRACE_FILE = "trace.csv"
+GENERATOR_FILE = "generator.pt"
+SNAPSHOTS_FILE = "snapshots.npz"
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+FINISHED = ("ok", "diverged")  # statuses that count as done; "crashed" records are retried
+SHARED_EXCLUDED = ("model", "dataset", "seed", "hp")  # config fields that are not part of a setting
+
+
+class DamagedRecord(Exception):
+    """A record directory that cannot be trusted; ``str(err)`` says why in one line."""
+
+
+@dataclass
+class Record:
+    """One run's result. ``config`` is the complete `engine.config.RunConfig` as plain data."""
+
+    config: dict[str, Any]
+    status: str  # "ok", "diverged" or "crashed"
+    sweep: str = "train"  # which command made it: "train", "stability", "fid", ...
+    axes: dict[str, Any] = field(default_factory=dict)  # the grid cell (empty for a single run)
+    reason: str | None = None
+    diverged_at: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)  # how metrics were made (e.g. the FID extractor)
+    objective: dict[str, Any] = field(default_factory=dict)  # `Objective.describe()`
+    run: dict[str, Any] = field(default_factory=dict)  # device, wall time, stack, peak memory
+    traceback: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"bytes", "sha256"}
+    format: int = FORMAT
+    key: str = ""
+    path: Path | None = field(default=None, compare=False)  # where it was read from (not stored)
+
+    def __post_init__(self) -> None:
+        self.key = self.key or config_key(self.config)
+
+    @property
+    def model(self) -> str:
+        return self.config["model"]
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    @property
+    def display_name(self) -> str:
+        return self.objective.get("display_name") or self.model
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def setting(self) -> str:
+        return setting_id(self.config, self.axes)
+
+    @property
+    def entry(self) -> str:
+        return entry_id(self.config, self.axes)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        del d["path"]
+        return _jsonable(d)
+
+    def row(self) -> dict[str, Any]:
+        """One flat row for tables: config fields, hyperparameters, the cell, status, metrics,
+        and the ``setting``/``entry`` that group records of one configuration."""
+        cfg = dict(self.config)
+        hp = cfg.pop("hp", {})
+        flat = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in {**cfg, **hp}.items()}
+        return {**flat, **self.axes, "cell": cell_label(self.axes), "status": self.status, "reason": self.reason,
+                "display_name": self.display_name, "setting": self.setting, "entry": self.entry,
+                "wall_time_s": self.run.get("wall_time_s"), **self.metrics, "path": str(self.path)}
+
+
+# --- paths --------------------------------------------------------------------------------
+
+def cell_label(axes: Mapping[str, Any]) -> str:
+    """``{"noise_dim": 4, "width": 100}`` -> ``"noise_dim=4_width=100"`` (a directory name)."""
+    def fmt(v: Any) -> str:
+        return "-".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+    return "_".join(f"{k}={fmt(v)}" for k, v in axes.items()) or "default"
+
+
+def setting_id(config: Mapping[str, Any], axes: Mapping[str, Any]) -> str:
+    """What every run of one experiment shares: the config outside the grid, the objective
+    and its hyperparameters, plus the grid's axis names, e.g. ``steps10500_batch200_3fa9c2``."""
+    shared = {k: v for k, v in config.items() if k not in SHARED_EXCLUDED and k not in axes}
+    digest = config_key({"shared": shared, "axes": sorted(axes)}, 6)
+    return f"steps{config['steps']}_batch{config['batch']}_{digest}"
+
+
+def entry_id(config: Mapping[str, Any], axes: Mapping[str, Any]) -> str:
+    """The objective and its hyperparameters outside the grid, e.g. ``gram_4f5e6d``."""
+    hp = {k: v for k, v in dict(config.get("hp", {})).items() if k not in axes}
+    return f"{config['model']}_{config_key(hp, 6)}"
+
+
+def dataset_dir(name: str) -> str:
+    """A directory name for a data set: ``cifar10`` -> ``cifar10``; ``folder:/a/b`` -> ``folder-b-<hash>``."""
+    if all(c.isalnum() or c in "._-" for c in name):
+        return name
+    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name.split(":", 1)[-1]).name).strip("_")
+    return f"{name.split(':', 1)[0]}-{stem or 'data'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def setting_dir(root: Path, sweep: str, config: Mapping[str, Any], axes: Mapping[str, Any]) -> Path:
+    """The directory of one experiment's records (and its tables and figures)."""
+    return Path(root) / sweep / setting_id(config, axes)
+
+
+def sweep_dir(root: Path, sweep: str, config: Mapping[str, Any], axes: Mapping[str, Any]) -> Path:
+    """Where a sweep keeps the record of ``config`` (plain data) at grid cell ``axes``."""
+    return (setting_dir(root, sweep, config, axes) / dataset_dir(config["dataset"])
+            / entry_id(config, axes) / cell_label(axes) / f"seed{config['seed']}")
+
+
+def setting_dir_of(record: Record) -> Path:
+    """The setting directory a sweep's record was read from (see `setting_dir`)."""
+    return next(p for p in record.path.parents if p.name == record.setting)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+def provenance() -> dict[str, Any]:
+    """How a result was made: command line, versions, host, git commit and whether the
+    working tree had uncommitted changes, time."""
+    versions = {}
+    for pkg in ("gramharness", "numpy", "pandas", "joblib", "torch-fidelity"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    versions["torch"] = torch.__version__  # with the build tag (+cpu, +cu132, ...)
+    commit, dirty = _git("rev-parse", "HEAD"), _git("status", "--porcelain")
+    return {"command": sys.argv, "python": platform.python_version(), "versions": versions,
+            "host": platform.node(), "platform": platform.platform(), "git_commit": commit or None,
+            "git_dirty": None if dirty is None or not commit else bool(dirty),
+            "torch_threads": torch.get_num_threads(),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def _git(*args: str) -> str | None:
+    """Output of a git command run in this source tree, or None when git cannot answer."""
+    try:
+        res = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def write(path: Path, record: Record, *, samples: np.ndarray | None = None, images: np.ndarray | None = None,
+          trace: pd.DataFrame | None = None, generator: dict | None = None,
+          snapshots: Mapping[str, np.ndarray] | None = None, extra: Callable[[Path], None] | None = None) -> Record:
+    """Atomically (re)place the record directory ``path`` with ``record`` and its files;
+    ``extra(tmp_dir)`` may add more (figures). Returns the record as stored."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        if samples is not None:
+            np.save(tmp / SAMPLES_FILE, np.asarray(samples, dtype=np.float32))
+        if images is not None:
+            np.savez_compressed(tmp / IMAGES_FILE, images=np.asarray(images, dtype=np.uint8))
+        if trace is not None:
+            trace.to_csv(tmp / TRACE_FILE, index_label="step")
+        if generator is not None:
+            torch.save(generator, tmp / GENERATOR_FILE)
+        if snapshots:
+            np.savez_compressed(tmp / SNAPSHOTS_FILE, **snapshots)
+        if extra is not None:
+            extra(tmp)
+        record.files = {p.name: _digest(p) for p in sorted(tmp.iterdir())
+                        if p.is_file() and p.suffix not in FIGURE_SUFFIXES}
+        (tmp / RECORD_FILE).write_text(json.dumps(record.to_json(), indent=2))
+        _move_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    record.path = path
+    return record
+
+
+def _move_into_place(tmp: Path, path: Path, attempts: int = 20) -> None:
+    """Rename ``tmp`` to ``path``, moving an existing record aside first. Safe against a
+    concurrent writer of the same record (an orphaned worker of a killed sweep finishing
+    while a rerun writes too): the last complete record wins, neither writer fails."""
+    for _ in range(attempts):
+        try:
+            tmp.rename(path)
+            return
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        old = path.parent / f".tmp-old-{path.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            path.rename(old)
+        except FileNotFoundError:
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+    raise OSError(f"could not move the record into {path}: another writer keeps replacing it")
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def read(path: Path, verify: bool = True) -> Record:
+    """The record in directory ``path``. Raises ``FileNotFoundError`` when there is none and
+    `DamagedRecord` when it is unreadable, of another format, or (with ``verify``) one of its
+    data files is missing or differs from the size and checksum the record stored."""
+    path = Path(path)
+    try:
+        raw = (path / RECORD_FILE).read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise DamagedRecord(f"{RECORD_FILE} cannot be read ({err.strerror})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DamagedRecord(f"{RECORD_FILE} is not valid JSON ({type(err).__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format", 1) if isinstance(data, dict) else "unknown"
+        raise DamagedRecord(f"written in record format {found}, this version reads format {FORMAT}")
+    try:
+        record = Record(**data, path=path)
+    except TypeError as err:
+        raise DamagedRecord(f"{RECORD_FILE} has unexpected fields ({err})") from None
+    if record.key != config_key(record.config):
+        raise DamagedRecord("its key does not match its configuration")
+    if verify:
+        for name, expected in record.files.items():
+            file = path / name
+            if not file.is_file():
+                raise DamagedRecord(f"{name} is missing")
+            if file.stat().st_size != expected["bytes"] or _digest(file) != expected:
+                raise DamagedRecord(f"{name} differs from what was written (size or checksum)")
+    return record
+
+
+def state(path: Path, key: str) -> str:
+    """What a sweep should do about the record that should be at ``path`` with ``key``:
+    ``"finished"`` (skip), ``"missing"`` or ``"crashed"`` (train), ``"replaced"`` (a record
+    of another configuration is there: train), or ``"damaged: <why>"`` (train)."""
+    try:
+        record = read(path)
+    except FileNotFoundError:
+        return "missing"
+    except DamagedRecord as err:
+        return f"damaged: {err}"
+    if record.key != key:
+        return "replaced"
+    return "finished" if record.finished else "crashed"
+
+
+def record_dirs(root: Path) -> Iterator[Path]:
+    """Every directory below ``root`` holding a ``record.json`` (``.tmp-*`` ones skipped)."""
+    for p in sorted(Path(root).rglob(RECORD_FILE)):
+        if not any(part.startswith(".tmp-") for part in p.relative_to(root).parts):
+            yield p.parent
+
+
+def scan(root: Path, verify: bool = True) -> tuple[list[Record], list[tuple[Path, str]]]:
+    """Every readable record below ``root``, and ``(path, why)`` for each one that is not."""
+    records, problems = [], []
+    for path in record_dirs(root):
+        try:
+            records.append(read(path, verify))
+        except DamagedRecord as err:
+            problems.append((path, str(err)))
+        except FileNotFoundError:  # removed while scanning (a concurrent writer)
+            pass
+    return records, problems
+
+
+def load_samples(path: Path) -> np.ndarray:
+    """A record's final samples: float ``(n, *x_shape)``, or uint8 images ``(n, C, H, W)``."""
+    path = Path(path)
+    if (path / SAMPLES_FILE).exists():
+        return np.load(path / SAMPLES_FILE)
+    with np.load(path / IMAGES_FILE) as f:
+        return f["images"]
+
+
+def load_trace(path: Path) -> pd.DataFrame:
+    """A record's per-step diagnostics, indexed by step."""
+    return pd.read_csv(Path(path) / TRACE_FILE, index_col="step")
+
+
+def load_snapshots(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a record's ``snapshots.npz`` (see `engine.trainer.Trainer.run_snapshots`)."""
+    file = Path(path) / SNAPSHOTS_FILE
+    if not file.exists():
+        raise FileNotFoundError(f"{file} not found; train with --snapshot-steps to store snapshots")
+    with np.load(file) as z:
+        return {k: z[k] for k in z.files}
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write one text file atomically (a temporary sibling, then a rename): readers see the
+    old file or the new one, never a half-written one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- housekeeping -------------------------------------------------------------------------
+
+def clean_partial(root: Path) -> int:
+    """Remove ``.tmp-*`` leftovers of killed writers below ``root``; returns how many."""
+    root = Path(root)
+    if not root.exists():
+        return 0
+    stale = [p for p in root.rglob(".tmp-*") if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)
+
+
+def ensure_writable(root: Path) -> None:
+    """Raise ``PermissionError`` unless ``root`` is (or can become) a writable directory.
+    Creates nothing: a command refused for bad input leaves no output behind."""
+    root = Path(root)
+    existing = next(p for p in (root.absolute(), *root.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise PermissionError(f"cannot write to output root {root}: {existing} is a file, not a directory")
+    probe = existing / f".tmp-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:  # what creating the output would do, undone at once
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise PermissionError(f"cannot write to output root {root}: {err.strerror or err}") from None

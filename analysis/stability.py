@@ -40,12 +40,14 @@ import store  # noqa: E402
 from analysis.figures import save_figure, scatter_panel  # noqa: E402
 from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
 from analysis.command import report_command  # noqa: E402
-from metrics.ring import SUCCESS_HQ  # noqa: E402
+from metrics.ring import SUCCESS_RULE  # noqa: E402
 
 METRICS = {  # column: (title, colour map, higher is better)
     "success": ("successful seeds", "Greens", True),
     "hq_fraction": ("high-quality fraction", "viridis", True),
-    "modes_covered": ("modes covered", "viridis", True),
+    "modes_covered": ("modes covered (PacGAN: >= 1 high-quality sample)", "viridis", True),
+    "modes_covered_strict": ("modes strictly covered (>= 10% of a uniform share)", "viridis", True),
+    "spread": ("spread around the modes (data = 1)", "magma_r", False),
     "mode_kl": ("mode KL from uniform (nats)", "magma_r", False),
     "mmd2": ("MMD$^2$ to true samples", "magma_r", False),
 }
@@ -60,6 +62,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
             "successful": f"{int(g['success'].sum()) if 'success' in g else 0}/{len(g)}",
             "mean hq fraction": g.get("hq_fraction", pd.Series(dtype=float)).mean(),
             "mean modes covered": g.get("modes_covered", pd.Series(dtype=float)).mean(),
+            "mean modes strict": g.get("modes_covered_strict", pd.Series(dtype=float)).mean(),
+            "mean spread": g.get("spread", pd.Series(dtype=float)).mean(),
             "mean mode KL": g.get("mode_kl", pd.Series(dtype=float)).mean(),
             "mean MMD^2": g.get("mmd2", pd.Series(dtype=float)).mean(),
             "diverged": int((g["status"] == "diverged").sum()),
@@ -117,7 +121,7 @@ def draw_heatmaps(df: pd.DataFrame, axes: Sequence[str], out_dir: Path) -> list[
                     if metric == "success":
                         note[i, j] = f"{int(vals.sum())}/{len(vals)}"
                     else:
-                        fmt = ".0f" if metric == "modes_covered" else ".3g" if metric == "mmd2" else ".2f"
+                        fmt = ".0f" if metric.startswith("modes_covered") else ".3g" if metric == "mmd2" else ".2f"
                         note[i, j] = (f"{vals.mean():{fmt}}" + (f"\n±{vals.std():{fmt}}" if len(vals) > 1 else "")
                                       if np.isfinite(vals.mean()) else "n/a")
                 grids[m], notes[m] = grid, note
@@ -202,8 +206,8 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     summary = summarise(df)
     summary.to_csv(tables / "summary.csv", index=False)
     dataset = records[0].config["dataset"]
-    header = (f"## {dataset}: {len(df)} runs over {' x '.join(axes) or 'one cell'}; success = all modes covered "
-              f"and >= {SUCCESS_HQ:.0%} high-quality samples\n\nsetting {records[0].setting}: "
+    header = (f"## {dataset}: {len(df)} runs over {' x '.join(axes) or 'one cell'}; {SUCCESS_RULE}\n\n"
+              f"setting {records[0].setting}: "
               f"{describe_setting(records[0])}\n\n")
     markdown = header + summary.to_markdown(index=False, floatfmt=".3f")
     (tables / "summary.md").write_text(markdown + "\n")

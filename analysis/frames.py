@@ -17,6 +17,7 @@ import pandas as pd
 
 import objectives
 import store
+from store.records import SHARED_EXCLUDED
 
 
 def read_sweep(root: Path, sweep: str, prog: str) -> list[store.Record]:
@@ -81,6 +82,6 @@ def describe_setting(record: store.Record) -> str:
     """One line naming what every run of a setting shares, e.g.
     ``steps 10500, batch 200, samples 10000, arch mlp, noise normal; grid noise_dim x width``."""
     cfg = record.config
-    shared = {k: v for k, v in cfg.items() if k not in ("model", "dataset", "seed", "hp") and k not in record.axes}
+    shared = {k: v for k, v in cfg.items() if k not in SHARED_EXCLUDED and k not in record.axes}
     text = ", ".join(f"{k.replace('n_samples', 'samples')} {v}" for k, v in shared.items())
     return f"{text}; grid {' x '.join(record.axes) or 'none'}"

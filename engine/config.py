@@ -8,6 +8,11 @@ configuration a record stores is the one that trained, every default included, a
 
 The field defaults below are the paper's ring setting and the one source of defaults for
 every command line.
+
+Code changes that change what a configuration trains into are part of its identity too:
+``engine_version`` (`ENGINE_VERSION`: the engine, networks and data) and
+``objective_version`` (the objective's ``version``) are filled in from the code, so records
+trained before such a change are never taken for records of the current code.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import data
 import objectives
 from models import ARCHITECTURES
 
+ENGINE_VERSION = 2  # bump when a change to engine/, models/ or data/ changes trained numbers
 NOISES = ("normal", "uniform")
 POSITIVE = ("noise_dim", "width", "depth", "steps", "batch", "n_samples")
 
@@ -43,6 +49,8 @@ class RunConfig:
     noise: str = "normal"
     n_samples: int = 10_000
     hp: tuple[tuple[str, Any], ...] = field(default=())
+    engine_version: int = field(default=ENGINE_VERSION, init=False)
+    objective_version: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         for name in POSITIVE:
@@ -59,13 +67,21 @@ class RunConfig:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose from {', '.join(data.names())}")
         if self.model not in objectives.names():
             raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(objectives.names())}")
-        hp = objectives.hyperparameters(self.model, self.kind, dict(self.hp))
+        hp = objectives.hyperparameters(self.model, self.kind, dict(self.hp), self.family)
         object.__setattr__(self, "hp", tuple(sorted(hp.items())))
+        object.__setattr__(self, "engine_version", ENGINE_VERSION)
+        object.__setattr__(self, "objective_version", objectives.get(self.model).version)
 
     @property
     def kind(self) -> str:
         """The data set's kind, ``"toy"`` or ``"image"``: which defaults apply."""
         return data.get(self.dataset).kind
+
+    @property
+    def family(self) -> str:
+        """The data set's family (e.g. ``"mnist"`` for mnist and mnist5k): which per-data-set
+        defaults of the objective apply on top of its kind's."""
+        return getattr(data.get(self.dataset), "family", "")
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -90,8 +106,11 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
+        """The configuration of plain data, trained with the current code (the versions are
+        the current code's, not those stored in ``d``)."""
         hp = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(d.get("hp", {})).items()}
-        return cls(**{**d, "hp": tuple(hp.items())})
+        given = {f.name for f in dataclasses.fields(cls) if f.init}
+        return cls(**{k: v for k, v in d.items() if k in given and k != "hp"}, hp=tuple(hp.items()))
 
     def key(self) -> str:
         """The run's identity: a hash of the complete configuration (see `config_key`)."""

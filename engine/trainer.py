@@ -95,7 +95,8 @@ class Trainer:
         first = next(iter(unique.values()))
         shared = all(v is first for v in unique.values())
         stacked = first.unsqueeze(0) if shared else torch.stack([unique[s] for s in seeds])
-        self.batches = BatchSource(stacked.to(self.device), seeds, cfg.batch, self.device)
+        stacked = stacked.to(self.device, torch.get_default_dtype())  # trains in torch's default dtype
+        self.batches = BatchSource(stacked, seeds, cfg.batch, self.device)
         self.data_scale = float(first.abs().max())
         # fixed noise for the exploding-samples check, so checks never shift the training streams
         self.probe = objectives.NoiseSource(noise_dims, [s * 1_000 + 2 for s in seeds], self.device)(256)
@@ -104,7 +105,7 @@ class Trainer:
         if self.snapshot_steps:  # fixed points, so snapshots differ only by training
             self.snap_noise = objectives.NoiseSource(noise_dims, [s * 1_000 + 3 for s in seeds],
                                                      self.device)(snapshot_points)
-            self.snap_data = stacked[:, :snapshot_points].to(self.device).expand(len(seeds), -1, *stacked.shape[2:])
+            self.snap_data = stacked[:, :snapshot_points].expand(len(seeds), -1, *stacked.shape[2:])
         self.steps_done, self.wall_time = 0, 0.0
         self.diag_names: list[str] = []
         self.trace: Tensor | None = None
@@ -164,10 +165,9 @@ class Trainer:
         objective has a projector or encoder (`Objective.features`), at the current step."""
         samples = self.objective.generator(self.snap_noise)
         snap = {"step": self.steps_done, "samples": samples.cpu()}
-        feats = self.objective.features(torch.cat([self.snap_data, samples], 1))
+        feats = self.objective.features(self.snap_data)  # data and samples in separate passes (batch norm)
         if feats is not None:
-            n = self.snap_data.shape[1]
-            snap["features_data"], snap["features_samples"] = feats[:, :n].cpu(), feats[:, n:].cpu()
+            snap["features_data"], snap["features_samples"] = feats.cpu(), self.objective.features(samples).cpu()
         self.snapshots.append(snap)
 
     def run_snapshots(self, r: int) -> dict[str, np.ndarray]:

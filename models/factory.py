@@ -47,7 +47,7 @@ class Architecture(Protocol):
                   gens: Sequence[torch.Generator]) -> nn.Module: ...
 
     def critic(self, cfg: ArchConfig, x_shape: tuple[int, ...], out_dim: int,
-               gens: Sequence[torch.Generator]) -> nn.Module: ...
+               gens: Sequence[torch.Generator], batch_norm: bool = True) -> nn.Module: ...
 
     def decoder(self, cfg: ArchConfig, in_dim: int, x_shape: tuple[int, ...],
                 gens: Sequence[torch.Generator]) -> nn.Module: ...
@@ -74,7 +74,7 @@ class MLPArchitecture:
         net.reset(gens, noise_dims)
         return net
 
-    def critic(self, cfg, x_shape, out_dim, gens):
+    def critic(self, cfg, x_shape, out_dim, gens, batch_norm=True):  # no batch norm in the MLPs anyway
         net = StackedMLP(len(gens), x_shape, [cfg.critic_width] * cfg.critic_depth, (out_dim,), "relu")
         net.reset(gens)
         return net
@@ -117,9 +117,11 @@ class NetFactory:
         net = self.arch.generator(self.cfg, self.noise_dims, self.x_shape, self._gens("generator"))
         return net.to(self.device)
 
-    def critic(self, out_dim: int, role: str = "critic") -> nn.Module:
-        """A network from data space to ``out_dim`` features (discriminator, projector, encoder)."""
-        return self.arch.critic(self.cfg, self.x_shape, out_dim, self._gens(role)).to(self.device)
+    def critic(self, out_dim: int, role: str = "critic", batch_norm: bool = True) -> nn.Module:
+        """A network from data space to ``out_dim`` features (discriminator, projector,
+        encoder); ``batch_norm=False`` asks for one without batch norm where the
+        architecture would have it."""
+        return self.arch.critic(self.cfg, self.x_shape, out_dim, self._gens(role), batch_norm).to(self.device)
 
     def decoder(self, in_dim: int, role: str = "decoder") -> nn.Module:
         """A network from an ``in_dim`` code back to data space (MMD-GAN's autoencoder)."""

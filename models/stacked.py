@@ -44,17 +44,16 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(runs, 1, out_features))
 
     def reset(self, generators: Sequence[torch.Generator], fan_ins: Sequence[int]) -> None:
-        """``nn.Linear``'s default init per run, U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-        over each run's true ``fan_in`` rows; padded rows stay zero."""
+        """Glorot-uniform weights, U(-b, b) with b = sqrt(6 / (fan_in + fan_out)), and zero
+        biases, per run over its true ``fan_in`` rows (padded rows stay zero): Flux's
+        default for ``Dense``, which the authors' ring code (JuliaGRAM) relies on."""
         with torch.no_grad():
             self.weight.zero_()
+            self.bias.zero_()
             out = self.weight.shape[-1]
             for r, (gen, fan_in) in enumerate(zip(generators, fan_ins)):
-                bound = 1.0 / math.sqrt(fan_in)
-                w = torch.empty(fan_in, out).uniform_(-bound, bound, generator=gen)
-                b = torch.empty(1, out).uniform_(-bound, bound, generator=gen)
-                self.weight[r, :fan_in].copy_(w)
-                self.bias[r].copy_(b)
+                bound = math.sqrt(6.0 / (fan_in + out))
+                self.weight[r, :fan_in].copy_(torch.empty(fan_in, out).uniform_(-bound, bound, generator=gen))
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.baddbmm(self.bias, x, self.weight)

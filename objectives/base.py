@@ -50,8 +50,10 @@ class NoiseSource:
 
 
 def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
-                   betas: tuple[float, float] = (0.5, 0.999)) -> torch.optim.Optimizer:
-    """Adam or RMSprop; both act elementwise, so stacked runs stay independent.
+                   betas: tuple[float, float] = (0.5, 0.999), decay: float = 0.99) -> torch.optim.Optimizer:
+    """Adam (``betas``) or RMSprop (``decay``: the squared-gradient average's decay, torch's
+    ``alpha``, Flux's and TensorFlow's ``rho``/``decay``); both act elementwise, so stacked
+    runs stay independent.
 
     Adam uses the fused kernel (one pass over all parameters: far fewer small ops than the
     per-tensor loop on tiny networks) where the device supports it.
@@ -60,7 +62,7 @@ def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
     if kind == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        return torch.optim.RMSprop(params, lr=lr, alpha=decay, foreach=True)
     raise ValueError(f"unknown optimizer {kind!r}; use adam or rmsprop")
 
 
@@ -85,16 +87,19 @@ class Objective(ABC):
     ``"image"``), build their networks from the factory in ``__init__`` (registering them
     with `add_net` / `add_optimizer` so state saving is automatic) and implement `step`.
 
-    An objective also describes itself, so that no code outside ``objectives/`` needs to
-    know it by name: ``display_name`` (tables and figures; defaults to ``name``),
+    ``dataset_defaults`` may refine the kind's defaults for a family of data sets (e.g. the
+    authors' MNIST settings). An objective also describes itself, so that no code outside
+    ``objectives/`` needs to know it by name: ``display_name`` (tables and figures; defaults to ``name``),
     ``diagnostic_info`` (label and scale of each value `step` returns), ``trace_pair`` (the
     diagnostics drawn together in a trace's first panel: the generator's loss and the other
     player's objective) and `critic_steps` (cost per generator step).
     """
 
     name: ClassVar[str]
+    version: ClassVar[int] = 1  # bump when a change makes the same hyperparameters train differently
     display_name: ClassVar[str] = ""
     defaults: ClassVar[Mapping[str, Mapping[str, Any]]]
+    dataset_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     diagnostic_info: ClassVar[Mapping[str, Diagnostic]] = {}
     trace_pair: ClassVar[tuple[str, ...]] = ("loss_g",)
 
@@ -138,9 +143,12 @@ class Objective(ABC):
 
     def add_optimizer(self, name: str, params: Iterable[nn.Parameter], kind: str = "adam",
                       lr: float | None = None) -> torch.optim.Optimizer:
-        """An optimiser from the hyperparameters ``optimizer``, ``lr``, ``beta1``, ``beta2``."""
+        """An optimiser from the hyperparameters ``optimizer``, ``lr``, ``beta1``, ``beta2``
+        (Adam) and ``rmsprop_decay`` (RMSprop); those an objective does not declare take
+        Adam's (0.5, 0.999) of the papers here and torch's RMSprop decay 0.99."""
         betas = (self.hp.get("beta1", 0.5), self.hp.get("beta2", 0.999))
-        opt = make_optimizer(params, self.hp.get("optimizer", kind), lr or self.hp["lr"], betas)
+        opt = make_optimizer(params, self.hp.get("optimizer", kind), lr or self.hp["lr"], betas,
+                             self.hp.get("rmsprop_decay", 0.99))
         self.optimizers[name] = opt
         return opt
 

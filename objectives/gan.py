@@ -1,11 +1,18 @@
 """GAN (Goodfellow et al. 2014) with the non-saturating generator loss.
 
 Per iteration: one discriminator step on binary cross-entropy (real -> 1, generated -> 0),
-then one generator step on -log D(G(z)) against the updated discriminator, reusing the
-same generated batch (as in the PyTorch DCGAN reference).
+then one generator step on -log D(G(z)) against the updated discriminator, on fresh noise
+(the authors' code, JuliaGRAM src/gan.jl; the PyTorch DCGAN reference reuses the batch).
+Real and generated samples go through the discriminator in separate passes.
+
+Defaults (docs/defaults.md): Adam 1e-4, beta1 0.5 on toy data (JuliaGRAM) and on images
+(GRAMFlow's CIFAR-10 setting, NOTES.md). The discriminator loss is the sum of the real and
+generated halves' mean BCE, twice the authors' mean over both halves: Adam's update does
+not depend on that constant (up to its eps).
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -16,10 +23,11 @@ from objectives.registry import register
 @register
 class GAN(Objective):
     name = "gan"
+    version = 2  # the generator step draws fresh noise
     display_name = "GAN"
     defaults = {
         "toy": {"lr": 1e-4, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam"},
-        "image": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam"},
+        "image": {"lr": 1e-4, "beta1": 0.5, "beta2": 0.999, "optimizer": "adam"},
     }
 
     diagnostic_info = {
@@ -39,18 +47,20 @@ class GAN(Objective):
 
     def step(self, real: Tensor) -> dict[str, Tensor]:
         x = real[0]
-        fake = self.generator(self.noise(x.shape[1]))
+        n = x.shape[1]
+        with torch.no_grad():
+            fake = self.generator(self.noise(n))
         # Real and fake go through the discriminator in SEPARATE passes: in one joint batch a
         # batch-norm discriminator tells them apart by batch statistics alone, and the
-        # generator step (fakes only) then gets no signal (the DCGAN reference does the same).
-        logit_real, logit_fake = self.disc(x), self.disc(fake.detach())
+        # generator step (fakes only) then gets no signal.
+        logit_real, logit_fake = self.disc(x), self.disc(fake)
         # BCE with logits: -log sigmoid(l) = softplus(-l), -log(1 - sigmoid(l)) = softplus(l)
         loss_d = F.softplus(-logit_real).mean((1, 2)) + F.softplus(logit_fake).mean((1, 2))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.sum().backward()
         self.opt_d.step()
 
-        fake_logits = self.disc(fake)
+        fake_logits = self.disc(self.generator(self.noise(n)))
         loss_g = F.softplus(-fake_logits).mean((1, 2))
         set_grads(loss_g.sum(), self.g_params)
         self.opt_g.step()

@@ -26,6 +26,7 @@ RANGES: dict[str, tuple[Check, str]] = {
     "lr": (_positive, "a positive number"),
     "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "rmsprop_decay": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "eps": (_positive, "a positive number"),
     "clip": (_positive, "a positive number"),
     "sigmas": (_positive, "a list of positive bandwidths"),

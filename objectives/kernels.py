@@ -1,8 +1,14 @@
 """Shared kernel math: Gaussian Gram matrices, squared MMD and the kernel density-ratio estimate.
 
 Every function accepts leading batch dimensions, so R independent runs stacked on dim 0
-(shape ``(R, n, d)``) are handled in one call. The kernel for a list of bandwidths is the
-*sum* of Gaussian kernels ``k(a, b) = sum_s exp(-||a - b||^2 / (2 s^2))``.
+(shape ``(R, n, d)``) are handled in one call. Bandwidths are STANDARD DEVIATIONS
+``s``: ``k(a, b) = exp(-||a - b||^2 / (2 s^2))``. Sources that write
+``exp(-||a - b||^2 / (2 s))`` (GRAMFlow, the GMMN code) list squared bandwidths: their
+defaults are converted where they are declared (see docs/defaults.md). With a list of
+bandwidths, the MMD uses the *sum* of the Gaussian kernels (all the authors' codes), while
+the density ratio is estimated once per bandwidth, each from its own Gram matrices and
+solve, and the ratios are averaged (the authors' Julia and TensorFlow GRAM-net code):
+`density_ratio`, `ratio_and_mmd2`.
 
 Speed without changing the math: a Gram matrix is one matrix product plus one ``exp`` per
 bandwidth, and its backward is written out in closed form (`GaussianGram`) instead of
@@ -103,6 +109,33 @@ def gaussian_gram(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
     return GaussianGram.apply(x, y, _as_tuple(sigmas))
 
 
+class GaussianGrams(torch.autograd.Function):
+    """One Gram matrix per bandwidth, stacked first: ``K[s] = exp(-D / (2 s^2))``, shape
+    ``(S, ..., n, m)``; backward as `GaussianGram` with ``W = sum_s G[s] * K[s] / s^2``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, sigmas: tuple[float, ...]) -> Tensor:
+        grams = torch.stack([_log_kernel(x, y, s).exp_() for s in sigmas])
+        ctx.save_for_backward(x, y, grams)
+        ctx.sigmas = sigmas
+        return grams
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, y, grams = ctx.saved_tensors
+        scale = torch.tensor([1.0 / s**2 for s in ctx.sigmas], dtype=grams.dtype, device=grams.device)
+        w = (grad * grams).mul_(scale.view(-1, *[1] * (grams.dim() - 1))).sum(0)
+        gx = w @ y - w.sum(-1, keepdim=True) * x if ctx.needs_input_grad[0] else None
+        wt = w.transpose(-1, -2)
+        gy = wt @ x - wt.sum(-1, keepdim=True) * y if ctx.needs_input_grad[1] else None
+        return gx, gy, None
+
+
+def gaussian_grams(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
+    """One Gram matrix per bandwidth, ``(S, ..., n, m)``: ``K[s, ..., i, j] = exp(-||x_i - y_j||^2 / (2 s^2))``."""
+    return GaussianGrams.apply(x, y, _as_tuple(sigmas))
+
+
 class _SPDSolve(torch.autograd.Function):
     """``A^-1 b`` for symmetric positive definite ``A`` via Cholesky; backward
     ``v = A^-1 g``, ``dA = -v x^T``, ``db = v`` (one more solve with the same factor)."""
@@ -168,13 +201,40 @@ def ratio_from_blocks(k_dede: Tensor, k_denu: Tensor, eps: float = 1e-3) -> Tens
     return spd_solve(k_dede + eps * eye, b).squeeze(-1) * (n_de / n_nu)
 
 
+def ratio_and_mmd2(x_de: Tensor, x_nu: Tensor, sigmas: Sigmas, eps: float = 1e-3) -> tuple[Tensor, Tensor]:
+    """The density ratio ``p_nu / p_de`` at the points ``x_de`` (`density_ratio`) and the
+    biased squared MMD between the two sets under the sum kernel, from one set of Gram
+    blocks; no gradient flows through the ``x_nu`` - ``x_nu`` block (neither quantity's
+    gradient with respect to ``x_de`` needs it, and GRAM-net's data block is fixed).
+
+    One bandwidth: one Gram matrix per block and one solve. Several: one Gram matrix and
+    one solve per bandwidth; the ratio is the mean of the per-bandwidth ratios (the
+    authors' estimator), the MMD^2 the sum of the per-bandwidth MMD^2 (the sum kernel).
+    """
+    sigmas = _as_tuple(sigmas)
+    if len(sigmas) == 1:
+        k_dede, k_denu = gaussian_gram(x_de, x_de, sigmas), gaussian_gram(x_de, x_nu, sigmas)
+        with torch.no_grad():
+            k_nunu = gaussian_gram(x_nu, x_nu, sigmas)
+        return ratio_from_blocks(k_dede, k_denu, eps), mmd2_from_blocks(k_dede, k_nunu, k_denu)
+    k_dede, k_denu = gaussian_grams(x_de, x_de, sigmas), gaussian_grams(x_de, x_nu, sigmas)
+    with torch.no_grad():
+        k_nunu = gaussian_grams(x_nu, x_nu, sigmas)
+    return ratio_from_blocks(k_dede, k_denu, eps).mean(0), mmd2_from_blocks(k_dede, k_nunu, k_denu).sum(0)
+
+
 def density_ratio(x_de: Tensor, x_nu: Tensor, sigmas: Sigmas, eps: float = 1e-3) -> Tensor:
     """Kernel-mean-matching estimate of ``p_nu / p_de`` at the points ``x_de``.
 
     ``r = (n_de / n_nu) (K_dede + eps I)^-1 K_denu 1`` (Sugiyama et al. 2012, fixed design),
-    solved through a Cholesky factor, never an explicit inverse. Differentiable in both
-    point sets. The factorisation never raises, so one ill-conditioned run in a stack
-    yields non-finite values for that run only (caught by the divergence check) instead of
-    aborting the others. Returns shape ``(..., n_de)``.
+    solved through a Cholesky factor, never an explicit inverse; with several bandwidths,
+    the mean over bandwidths of the estimate with each one's own kernel (the authors'
+    estimator; not one solve with the summed kernel). Differentiable in both point sets.
+    The factorisation never raises, so one ill-conditioned run in a stack yields non-finite
+    values for that run only (caught by the divergence check) instead of aborting the
+    others. Returns shape ``(..., n_de)``.
     """
-    return ratio_from_blocks(gaussian_gram(x_de, x_de, sigmas), gaussian_gram(x_de, x_nu, sigmas), eps)
+    sigmas = _as_tuple(sigmas)
+    if len(sigmas) == 1:
+        return ratio_from_blocks(gaussian_gram(x_de, x_de, sigmas), gaussian_gram(x_de, x_nu, sigmas), eps)
+    return ratio_from_blocks(gaussian_grams(x_de, x_de, sigmas), gaussian_grams(x_de, x_nu, sigmas), eps).mean(0)

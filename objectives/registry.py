@@ -65,6 +65,10 @@ def _check(cls: Any) -> None:
     if missing:
         raise TypeError(f"{cls.__name__}.defaults needs a dict of hyperparameters for each data kind; "
                         f"missing {', '.join(missing)}")
+    if not all(isinstance(v, Mapping) for v in cls.dataset_defaults.values()):
+        raise TypeError(f"{cls.__name__}.dataset_defaults must map data set families to dicts of hyperparameters")
+    if not (isinstance(cls.version, int) and cls.version >= 1):
+        raise TypeError(f"{cls.__name__}.version must be a positive integer")
     if not isinstance(cls.display_name, str):
         raise TypeError(f"{cls.__name__}.display_name must be a string")
     if not all(isinstance(k, str) and isinstance(d, Diagnostic) for k, d in cls.diagnostic_info.items()):
@@ -203,10 +207,13 @@ def get(name: str) -> type[Objective]:
     return REGISTRY[name]
 
 
-def hyperparameters(name: str, kind: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Objective ``name``'s defaults for data kind ``kind`` updated by checked ``overrides``
-    (see `objectives.hyperparameters`); ``ValueError`` names a bad key or value."""
-    return resolve(name, get(name).defaults[kind], overrides)
+def hyperparameters(name: str, kind: str, overrides: Mapping[str, Any] | None = None,
+                    family: str = "") -> dict[str, Any]:
+    """Objective ``name``'s defaults for data kind ``kind`` (refined by its ``dataset_defaults``
+    for data set ``family``) updated by checked ``overrides`` (see `objectives.hyperparameters`);
+    ``ValueError`` names a bad key or value."""
+    cls = get(name)
+    return resolve(name, {**cls.defaults[kind], **cls.dataset_defaults.get(family, {})}, overrides)
 
 
 def build(name: str, factory: NetFactory, noise: NoiseSource, hp: Mapping[str, Any]) -> Objective:

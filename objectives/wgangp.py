@@ -32,6 +32,7 @@ _PAPER = {"lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "optimizer": "adam", "lambda_g
 @register
 class WGANGP(Objective):
     name = "wgangp"
+    version = 2  # real, generated and interpolates through the critic in separate passes; no batch norm
     display_name = "WGAN-GP"
     defaults = {"toy": dict(_PAPER), "image": dict(_PAPER)}
 
@@ -45,7 +46,9 @@ class WGANGP(Objective):
 
     def __init__(self, factory, noise, hp):
         super().__init__(factory, noise, hp)
-        self.critic = self.add_net("critic", factory.critic(1, "critic"))
+        # no batch norm: the per-sample gradient penalty is not defined for a batch-normalised
+        # critic (Gulrajani et al. 2017, section 4), so the paper's critics have none
+        self.critic = self.add_net("critic", factory.critic(1, "critic", batch_norm=False))
         self.opt_c = self.add_optimizer("critic", self.critic.parameters())
         self.opt_g = self.add_optimizer("generator", self.generator.parameters())
         self.g_params = list(self.generator.parameters())
@@ -71,9 +74,8 @@ class WGANGP(Objective):
             fake = self.generator(self.noise(n))
         eps = self.mix(n).add_(1).mul_(0.5).view(*x.shape[:2], *[1] * (x.dim() - 2))
         x_hat = torch.lerp(fake, x, eps).requires_grad_(True)
-        out = self.critic(torch.cat([x, fake, x_hat], 1))  # one pass for all three batches
-        w_dist = out[:, :n].mean((1, 2)) - out[:, n:2 * n].mean((1, 2))
-        gp = self.penalty(x_hat, out[:, 2 * n:])
+        w_dist = self.critic(x).mean((1, 2)) - self.critic(fake).mean((1, 2))
+        gp = self.penalty(x_hat, self.critic(x_hat))
         loss = -w_dist + self.hp["lambda_gp"] * gp
         self.opt_c.zero_grad(set_to_none=True)
         loss.sum().backward()

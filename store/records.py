@@ -64,7 +64,7 @@ GENERATOR_FILE = "generator.pt"
 SNAPSHOTS_FILE = "snapshots.npz"
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 FINISHED = ("ok", "diverged")  # statuses that count as done; "crashed" records are retried
-SHARED_EXCLUDED = ("model", "dataset", "seed", "hp")  # config fields that are not part of a setting
+SHARED_EXCLUDED = ("model", "dataset", "seed", "hp", "objective_version")  # config fields not part of a setting
 
 
 class DamagedRecord(Exception):
@@ -153,9 +153,9 @@ def setting_id(config: Mapping[str, Any], axes: Mapping[str, Any]) -> str:
 
 
 def entry_id(config: Mapping[str, Any], axes: Mapping[str, Any]) -> str:
-    """The objective and its hyperparameters outside the grid, e.g. ``gram_4f5e6d``."""
+    """The objective, its version and its hyperparameters outside the grid, e.g. ``gram_4f5e6d``."""
     hp = {k: v for k, v in dict(config.get("hp", {})).items() if k not in axes}
-    return f"{config['model']}_{config_key(hp, 6)}"
+    return f"{config['model']}_{config_key({'hp': hp, 'version': config.get('objective_version')}, 6)}"
 
 
 def dataset_dir(name: str) -> str:

@@ -139,3 +139,61 @@ def test_spd_solve_gradients_match_plain_solve():
     plain = torch.autograd.grad((torch.linalg.solve(a, b) * w).sum(), (a, b))
     for x, y in zip(ours, plain):
         torch.testing.assert_close(x, y)
+
+
+def plain_ratio_per_bandwidth(x_de, x_nu, sigmas, eps):
+    """The authors' estimator written out: per bandwidth, its own Gram matrices and an LU
+    solve; the ratios averaged."""
+    eye = torch.eye(x_de.shape[-2], dtype=x_de.dtype)
+    ratios = [x_de.shape[-2] / x_nu.shape[-2]
+              * torch.linalg.solve(plain_gram(x_de, x_de, (s,)) + eps * eye, plain_gram(x_de, x_nu, (s,)).sum(-1))
+              for s in sigmas]
+    return sum(ratios) / len(ratios)
+
+
+@pytest.mark.parametrize("sigmas", [(1.0,), (0.5, 1.0, 4.0)])
+def test_density_ratio_is_the_mean_of_per_bandwidth_ratios(sigmas):
+    """Several bandwidths: one ratio per bandwidth, averaged (JuliaGRAM src/kmm.jl,
+    GRAMFlow), not one solve with the summed kernel; values and gradients."""
+    gen = torch.Generator().manual_seed(7)
+    x_de = torch.randn(2, 20, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    x_nu = (torch.randn(2, 25, 3, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
+    w = torch.randn(2, 20, generator=gen, dtype=torch.float64)
+    ours = kernels.density_ratio(x_de, x_nu, sigmas, 1e-3)
+    plain = plain_ratio_per_bandwidth(x_de, x_nu, sigmas, 1e-3)
+    torch.testing.assert_close(ours, plain, rtol=1e-8, atol=1e-10)
+    for a, b in zip(torch.autograd.grad((ours * w).sum(), (x_de, x_nu)),
+                    torch.autograd.grad((plain * w).sum(), (x_de, x_nu))):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+    if len(sigmas) > 1:  # and it is not the summed-kernel estimate
+        summed = kernels.ratio_from_blocks(plain_gram(x_de, x_de, sigmas), plain_gram(x_de, x_nu, sigmas))
+        assert (summed - plain).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("sigmas", [(1.0,), (0.5, 1.0, 4.0)])
+def test_ratio_and_mmd2_share_blocks_and_match_plain(sigmas):
+    gen = torch.Generator().manual_seed(8)
+    x_de = torch.randn(2, 20, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    x_nu = torch.randn(2, 20, 3, generator=gen, dtype=torch.float64) + 0.5
+    ratio, d2 = kernels.ratio_and_mmd2(x_de, x_nu, sigmas, 1e-3)
+    torch.testing.assert_close(ratio, plain_ratio_per_bandwidth(x_de, x_nu, sigmas, 1e-3), rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(d2, kernels.mmd2(x_de, x_nu, sigmas))
+    plain_d2 = (plain_gram(x_de, x_de, sigmas).mean((-1, -2)) + plain_gram(x_nu, x_nu, sigmas).mean((-1, -2))
+                - 2 * plain_gram(x_de, x_nu, sigmas).mean((-1, -2)))
+    loss = ratio.pow(2).mean() + d2.sum()
+    plain_loss = plain_ratio_per_bandwidth(x_de, x_nu, sigmas, 1e-3).pow(2).mean() + plain_d2.sum()
+    torch.testing.assert_close(torch.autograd.grad(loss, x_de)[0], torch.autograd.grad(plain_loss, x_de)[0],
+                               rtol=1e-7, atol=1e-9)
+
+
+def test_per_bandwidth_grams_backward_matches_plain_autograd():
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(2, 15, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(2, 11, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, 15, 11, generator=gen, dtype=torch.float64)
+    sigmas = (0.5, 1.0, 4.0)
+    ours = kernels.gaussian_grams(x, y, sigmas)
+    plain = torch.stack([plain_gram(x, y, (s,)) for s in sigmas])
+    torch.testing.assert_close(ours, plain)
+    for a, b in zip(torch.autograd.grad((ours * w).sum(), (x, y)), torch.autograd.grad((plain * w).sum(), (x, y))):
+        torch.testing.assert_close(a, b)

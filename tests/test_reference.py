@@ -21,13 +21,17 @@ def plain_gram(a, b, sigma=1.0):
     return torch.exp(-torch.cdist(a, b).pow(2) / (2 * sigma**2))
 
 
-def plain_mmd2(a, b):
-    return plain_gram(a, a).mean() + plain_gram(b, b).mean() - 2 * plain_gram(a, b).mean()
+def plain_mmd2(a, b, sigmas=(1.0,)):
+    """Squared MMD under the sum of the bandwidths' kernels."""
+    return sum(plain_gram(a, a, s).mean() + plain_gram(b, b, s).mean() - 2 * plain_gram(a, b, s).mean()
+               for s in sigmas)
 
 
-def plain_ratio(q, p, eps=1e-3):
+def plain_ratio(q, p, eps=1e-3, sigmas=(1.0,)):
+    """The authors' estimator: one kernel-mean-matching solve per bandwidth, averaged."""
     eye = torch.eye(len(q), dtype=q.dtype)
-    return len(q) / len(p) * torch.linalg.solve(plain_gram(q, q) + eps * eye, plain_gram(q, p).sum(1))
+    return sum(len(q) / len(p) * torch.linalg.solve(plain_gram(q, q, s) + eps * eye, plain_gram(q, p, s).sum(1))
+               for s in sigmas) / len(sigmas)
 
 
 def setup(model, **hp):
@@ -57,17 +61,19 @@ def per_run(fn, *tensors):
     return torch.stack([fn(*(t[r] for t in tensors)) for r in range(tensors[0].shape[0])])
 
 
-def test_gram_losses_and_gradients_match_reference():
-    obj, real, draws, before = setup("gram")
+@pytest.mark.parametrize("sigmas", [(1.0,), (0.5, 1.0, 2.0)])
+def test_gram_losses_and_gradients_match_reference(sigmas):
+    """One bandwidth (the ring) and several (as on images): one ratio per bandwidth, averaged."""
+    obj, real, draws, before = setup("gram", sigmas=sigmas)
     diag = obj.step(real)
-    x, n = real[0], real.shape[2]
+    x = real[0]
     fake = functional_call(obj.generator, before["generator"], (draws[0],))
-    h = functional_call(obj.projector, before["projector"], (torch.cat([fake, x], 1),))
-    hq, hp = h[:, :n], h[:, n:]
-    ratio = per_run(plain_ratio, hq, hp)
+    hq = functional_call(obj.projector, before["projector"], (fake,))
+    hp = functional_call(obj.projector, before["projector"], (x,))
+    ratio = per_run(lambda q, p: plain_ratio(q, p, sigmas=sigmas), hq, hp)
     pd = ((ratio - 1) ** 2).mean(1)
     loss_f = -(pd + ratio.mean(1))
-    loss_g = per_run(plain_mmd2, hq, hp).clamp_min(0).add(1e-6).sqrt()
+    loss_g = per_run(lambda q, p: plain_mmd2(q, p, sigmas), hq, hp).clamp_min(0).add(1e-6).sqrt()
     torch.testing.assert_close(diag["pd"], pd.detach(), **TOL)
     torch.testing.assert_close(diag["loss_g"], loss_g.detach(), **TOL)
     for got, want in zip(grads_of(obj.projector), torch.autograd.grad(loss_f.sum(), list(before["projector"].values()),
@@ -99,18 +105,22 @@ def test_gan_losses_and_gradients_match_reference():
     torch.testing.assert_close(diag["loss_d"], loss_d.detach(), **TOL)
     for got, want in zip(grads_of(obj.disc), torch.autograd.grad(loss_d.sum(), list(before["discriminator"].values()))):
         torch.testing.assert_close(got, want, **TOL)
-    # the generator step uses the discriminator as updated by this step's D step
+    # the generator step uses the discriminator as updated by this step's D step, on fresh noise
     after_d = dict(obj.disc.named_parameters())
-    logits = functional_call(obj.disc, after_d, (fake,))
+    logits = functional_call(obj.disc, after_d, (functional_call(obj.generator, before["generator"], (draws[1],)),))
     loss_g = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none").mean((1, 2))
     torch.testing.assert_close(diag["loss_g"], loss_g.detach(), **TOL)
     for got, want in zip(grads_of(obj.generator), torch.autograd.grad(loss_g.sum(), list(before["generator"].values()))):
         torch.testing.assert_close(got, want, **TOL)
 
 
-@pytest.mark.parametrize("lambda_ae", [8.0])
-def test_mmdgan_losses_and_gradients_match_reference(lambda_ae):
-    obj, real, draws, before = setup("mmdgan", n_critic=1)
+@pytest.mark.parametrize("reuse_batch", [True, False])
+def test_mmdgan_losses_and_gradients_match_reference(reuse_batch):
+    """One critic step and the generator step: on one real batch (the GRAM authors' ring
+    code) or on a fresh real batch each (Li et al.)."""
+    lambda_ae = 8.0
+    obj, real, draws, before = setup("mmdgan", n_critic=1, reuse_batch=reuse_batch, lambda_ae=lambda_ae)
+    assert real.shape[0] == (1 if reuse_batch else 2)
     diag = obj.step(real)
     hp = obj.hp
     enc0 = {k: v.detach().clamp(-hp["clip"], hp["clip"]).requires_grad_() for k, v in before["encoder"].items()}
@@ -133,7 +143,7 @@ def test_mmdgan_losses_and_gradients_match_reference(lambda_ae):
     for got, w in zip(grads_of(obj.encoder) + grads_of(obj.decoder), want):
         torch.testing.assert_close(got, w, **TOL)
     enc1 = dict(obj.encoder.named_parameters())
-    loss_g, _, _ = terms(enc1, real[1], functional_call(obj.generator, before["generator"], (draws[1],)))
+    loss_g, _, _ = terms(enc1, real[-1], functional_call(obj.generator, before["generator"], (draws[1],)))
     torch.testing.assert_close(diag["loss_g"], loss_g.detach(), **TOL)
     for got, w in zip(grads_of(obj.generator), torch.autograd.grad(loss_g.sum(), list(before["generator"].values()))):
         torch.testing.assert_close(got, w, **TOL)

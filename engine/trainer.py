@@ -1,10 +1,11 @@
 """Training engine: a stack of R runs of one objective trained together as one batched model.
 
-Runs can share a stack when they differ only in seed and noise dimension
-(`RunConfig.stack_key`); R = 1 is an ordinary single run. Each run draws its noise, its
-real batches, its initial weights and its training set from its own seed, so a run's
-numbers do not depend on which runs share its stack (up to float rounding of batched
-kernels). The loop itself is `Trainer.train`.
+Runs can share a stack when they differ only in seed, noise dimension and generator width
+(`RunConfig.stack_key` with ``mixed_widths``; narrower generators are padded, see
+`models.stacked`); R = 1 is an ordinary single run. Each run draws its noise, its real
+batches, its initial weights and its training set from its own seed, so a run's numbers do
+not depend on which runs share its stack (up to float rounding of batched kernels). The
+loop itself is `Trainer.train`.
 """
 from __future__ import annotations
 
@@ -73,9 +74,9 @@ class Trainer:
 
     def __init__(self, configs: Sequence[RunConfig], device: str | torch.device = "cpu",
                  snapshot_steps: Sequence[int] = (), snapshot_points: int = 1_000):
-        keys = {c.stack_key() for c in configs}
+        keys = {c.stack_key(mixed_widths=True) for c in configs}
         if len(keys) != 1:
-            raise ValueError("runs in one stack must differ only in seed and noise dimension")
+            raise ValueError("runs in one stack must differ only in seed, noise dimension and width")
         self.configs, cfg = list(configs), configs[0]
         self.device = torch.device(device)
         # Denormal floats take a slow path on CPUs and flushing them changes results in the
@@ -84,9 +85,10 @@ class Trainer:
         torch.set_flush_denormal(True)
         self.dataset = data.get(cfg.dataset)
         seeds, noise_dims = [c.seed for c in configs], [c.noise_dim for c in configs]
-        arch = ArchConfig(arch=cfg.arch, width=cfg.width, depth=cfg.depth,
+        widths = [c.width for c in configs]
+        arch = ArchConfig(arch=cfg.arch, width=max(widths), depth=cfg.depth,
                           out_activation=getattr(self.dataset, "output_activation", "identity"))
-        factory = NetFactory(arch, self.dataset.x_shape, noise_dims, seeds, self.device)
+        factory = NetFactory(arch, self.dataset.x_shape, noise_dims, seeds, self.device, widths)
         self.noise = objectives.NoiseSource(noise_dims, seeds, self.device, cfg.noise)
         self.objective = objectives.build(cfg.model, factory, self.noise, cfg.hyperparameters)
 

@@ -148,12 +148,12 @@ class DCGANArchitecture:
     normalise = True
     channel_scale = 1.0
 
-    def width(self, cfg: ArchConfig) -> int:
-        return max(2, int(cfg.width * self.channel_scale))
+    def width(self, cfg: ArchConfig, width: int | None = None) -> int:
+        return max(2, int((width or cfg.width) * self.channel_scale))
 
-    def generator(self, cfg, noise_dims, x_shape, gens):
+    def generator(self, cfg, noise_dims, x_shape, gens, widths):
         def build(r: int) -> nn.Module:
-            body = up_net(noise_dims[r], x_shape, self.width(cfg), self.normalise, cfg.out_activation)
+            body = up_net(noise_dims[r], x_shape, self.width(cfg, widths[r]), self.normalise, cfg.out_activation)
             return nn.Sequential(TakeFirst(noise_dims[r]), *body)
         return _per_run(build, gens)
 

@@ -44,7 +44,7 @@ class Architecture(Protocol):
     """Builds stacked networks for R runs; ``gens`` holds one seeded generator per run."""
 
     def generator(self, cfg: ArchConfig, noise_dims: Sequence[int], x_shape: tuple[int, ...],
-                  gens: Sequence[torch.Generator]) -> nn.Module: ...
+                  gens: Sequence[torch.Generator], widths: Sequence[int]) -> nn.Module: ...
 
     def critic(self, cfg: ArchConfig, x_shape: tuple[int, ...], out_dim: int,
                gens: Sequence[torch.Generator], batch_norm: bool = True) -> nn.Module: ...
@@ -68,9 +68,9 @@ def register_architecture(name: str) -> Callable[[type], type]:
 class MLPArchitecture:
     """Fully connected networks for toy data (and flattened images)."""
 
-    def generator(self, cfg, noise_dims, x_shape, gens):
-        net = StackedMLP(len(gens), (max(noise_dims),), [cfg.width] * cfg.depth, x_shape,
-                         cfg.activation, cfg.out_activation)
+    def generator(self, cfg, noise_dims, x_shape, gens, widths):
+        net = StackedMLP(len(gens), (max(noise_dims),), [max(widths)] * cfg.depth, x_shape,
+                         cfg.activation, cfg.out_activation, widths=widths)
         net.reset(gens, noise_dims)
         return net
 
@@ -95,13 +95,16 @@ class NetFactory:
     """Builds the networks of R stacked runs (seeds ``seeds``, noise sizes ``noise_dims``)."""
 
     def __init__(self, cfg: ArchConfig, x_shape: Sequence[int], noise_dims: Sequence[int],
-                 seeds: Sequence[int], device: torch.device | str = "cpu"):
+                 seeds: Sequence[int], device: torch.device | str = "cpu", widths: Sequence[int] | None = None):
         if cfg.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {cfg.arch!r}; choose from {sorted(ARCHITECTURES)}")
         if len(noise_dims) != len(seeds):
             raise ValueError("need one noise dimension per run")
         self.cfg, self.x_shape = cfg, tuple(x_shape)
         self.noise_dims, self.seeds = list(noise_dims), list(seeds)
+        self.widths = list(widths) if widths is not None else [cfg.width] * len(self.seeds)
+        if len(self.widths) != len(self.seeds):
+            raise ValueError("need one generator width per run")
         self.device = torch.device(device)
         self.arch = ARCHITECTURES[cfg.arch]
 
@@ -113,8 +116,9 @@ class NetFactory:
         return [torch.Generator().manual_seed(role_seed(s, role)) for s in self.seeds]
 
     def generator(self) -> nn.Module:
-        """The generator G: noise ``(R, B, max noise dim)`` -> samples ``(R, B, *x_shape)``."""
-        net = self.arch.generator(self.cfg, self.noise_dims, self.x_shape, self._gens("generator"))
+        """The generator G: noise ``(R, B, max noise dim)`` -> samples ``(R, B, *x_shape)``;
+        run r's hidden width is ``widths[r]``."""
+        net = self.arch.generator(self.cfg, self.noise_dims, self.x_shape, self._gens("generator"), self.widths)
         return net.to(self.device)
 
     def critic(self, out_dim: int, role: str = "critic", batch_norm: bool = True) -> nn.Module:

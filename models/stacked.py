@@ -9,6 +9,13 @@ Runs in a stack may have different true input sizes (for example different noise
 dimensions): inputs are zero-padded to the largest size and the padded weight rows start
 at zero. Their gradient is ``padded_input^T @ delta = 0``, so they stay zero and the run
 computes exactly what an unpadded network would.
+
+Runs may also have different hidden widths (a GPU sweep stacks a whole grid): every layer
+is as wide as the widest run, and a run's units beyond its own width are masked to zero
+after each activation. Their weights start at zero, no gradient reaches them (the mask
+blocks it, and their inputs are zero), so the optimisers' state for them stays zero and
+they never move: the run computes what a network of its own width computes, up to the
+rounding of longer (zero-padded) sums.
 """
 from __future__ import annotations
 
@@ -43,17 +50,18 @@ class StackedLinear(nn.Module):
         self.weight = nn.Parameter(torch.zeros(runs, in_features, out_features))
         self.bias = nn.Parameter(torch.zeros(runs, 1, out_features))
 
-    def reset(self, generators: Sequence[torch.Generator], fan_ins: Sequence[int]) -> None:
+    def reset(self, generators: Sequence[torch.Generator], fan_ins: Sequence[int],
+              fan_outs: Sequence[int] | None = None) -> None:
         """Glorot-uniform weights, U(-b, b) with b = sqrt(6 / (fan_in + fan_out)), and zero
-        biases, per run over its true ``fan_in`` rows (padded rows stay zero): Flux's
-        default for ``Dense``, which the authors' ring code (JuliaGRAM) relies on."""
+        biases, per run over its true ``fan_ins`` rows and ``fan_outs`` columns (padding stays
+        zero): Flux's default for ``Dense``, which the authors' ring code (JuliaGRAM) relies on."""
         with torch.no_grad():
             self.weight.zero_()
             self.bias.zero_()
-            out = self.weight.shape[-1]
-            for r, (gen, fan_in) in enumerate(zip(generators, fan_ins)):
+            fan_outs = fan_outs or [self.weight.shape[-1]] * len(generators)
+            for r, (gen, fan_in, out) in enumerate(zip(generators, fan_ins, fan_outs)):
                 bound = math.sqrt(6.0 / (fan_in + out))
-                self.weight[r, :fan_in].copy_(torch.empty(fan_in, out).uniform_(-bound, bound, generator=gen))
+                self.weight[r, :fan_in, :out].copy_(torch.empty(fan_in, out).uniform_(-bound, bound, generator=gen))
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
@@ -63,37 +71,62 @@ class StackedMLP(nn.Module):
     """An MLP per run: ``in -> [hidden, activation] x depth -> out [-> out_activation]``.
 
     Inputs ``(R, B, *in_shape)`` are flattened to ``(R, B, in)``; outputs are reshaped to
-    ``(R, B, *out_shape)``.
+    ``(R, B, *out_shape)``. ``widths`` (one per run, at most ``hidden``'s sizes) makes run r
+    a network of width ``widths[r]`` in every hidden layer (see the module docstring).
     """
 
     def __init__(self, runs: int, in_shape: Sequence[int], hidden: Sequence[int],
-                 out_shape: Sequence[int], act: str = "relu", out_act: str = "identity"):
+                 out_shape: Sequence[int], act: str = "relu", out_act: str = "identity",
+                 widths: Sequence[int] | None = None):
         super().__init__()
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         sizes = [math.prod(self.in_shape), *hidden, math.prod(self.out_shape)]
         self.linears = nn.ModuleList(StackedLinear(runs, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.acts = nn.ModuleList(activation(act) for _ in hidden)
         self.out_act = activation(out_act)
+        self.in_sizes = [sizes[0]] * runs
+        self.widths = list(widths) if widths is not None else None
+        mask = None
+        if self.widths is not None and len(set(self.widths)) > 1:
+            top = max(hidden)
+            mask = (torch.arange(top).view(1, 1, top) < torch.tensor(self.widths).view(-1, 1, 1)).float()
+        self.register_buffer("mask", mask, persistent=False)
 
     def reset(self, generators: Sequence[torch.Generator], in_sizes: Sequence[int] | None = None) -> None:
         """Initialise each run from its own generator; ``in_sizes`` are the runs' true input sizes."""
-        first = in_sizes or [self.linears[0].weight.shape[1]] * len(generators)
+        self.in_sizes = list(in_sizes or self.in_sizes)
+        runs = len(generators)
         for i, lin in enumerate(self.linears):
-            fan_ins = first if i == 0 else [lin.weight.shape[1]] * len(generators)
-            lin.reset(generators, fan_ins)
+            fan_ins = self.in_sizes if i == 0 else self._run_sizes(lin.weight.shape[1], runs)
+            last = i == len(self.linears) - 1
+            lin.reset(generators, fan_ins, None if last else self._run_sizes(lin.weight.shape[2], runs))
+
+    def _run_sizes(self, size: int, runs: int) -> list[int]:
+        """Each run's true size of a hidden layer that is ``size`` wide."""
+        return [min(size, w) for w in self.widths] if self.widths is not None else [size] * runs
 
     def forward(self, x: Tensor) -> Tensor:
         r, b = x.shape[:2]
         h = x.reshape(r, b, -1)
         for lin, act in zip(self.linears, self.acts):
             h = act(lin(h))
+            if self.mask is not None:
+                h = h * self.mask[..., :h.shape[-1]]
         return self.out_act(self.linears[-1](h)).reshape(r, b, *self.out_shape)
 
     def run_state_dict(self, r: int, in_size: int | None = None) -> dict[str, Tensor]:
-        """Run r's weights as a 1-run `StackedMLP` whose input is ``in_size`` wide (padding dropped)."""
+        """Run r's weights as a 1-run `StackedMLP` of its own input size (``in_size``, by
+        default the size it was reset with) and width: the padding dropped."""
         state = {k: v[r:r + 1].detach().clone() for k, v in self.state_dict().items()}
-        if in_size is not None:
-            state["linears.0.weight"] = state["linears.0.weight"][:, :in_size].clone()
+        in_size = in_size or self.in_sizes[r]
+        state["linears.0.weight"] = state["linears.0.weight"][:, :in_size].clone()
+        if self.widths is not None:
+            w, last = self.widths[r], len(self.linears) - 1
+            for i in range(len(self.linears)):
+                weight, bias = f"linears.{i}.weight", f"linears.{i}.bias"
+                state[weight] = state[weight][:, :, :w].clone() if i < last else state[weight]
+                state[weight] = state[weight][:, :w].clone() if i > 0 else state[weight]
+                state[bias] = state[bias][:, :, :w].clone() if i < last else state[bias]
         return state
 
 

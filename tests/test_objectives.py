@@ -33,8 +33,9 @@ def test_stacked_runs_reproduce_single_runs(name, float64):
     steps in float64. (In float32 a batched matrix product or a fused optimiser may round
     differently from an unbatched one, and GRAM-net's early kernel solve, ill-conditioned at
     initialisation, amplifies such last-bit differences into the percent range within 20
-    steps on some CPUs; in float64 the same amplification leaves 1e-8, so a run that saw
-    another's data or gradients would stand out by many orders of magnitude.)"""
+    steps on some CPUs; in float64 the same amplification leaves at most ~1e-6 (GRAM-net; the
+    others agree to 1e-15), so a run that saw another's data or gradients would stand out
+    by many orders of magnitude.)"""
     configs = [RunConfig(model=name, steps=20, batch=32, seed=s, noise_dim=d, n_samples=10)
                for s, d in [(0, 2), (1, 4)]]
     stack = Trainer(configs)
@@ -43,10 +44,10 @@ def test_stacked_runs_reproduce_single_runs(name, float64):
     for r, cfg in enumerate(configs):
         alone = Trainer([cfg])
         alone.train()
-        torch.testing.assert_close(stack.trace[:, r], alone.trace[:, 0], rtol=1e-6, atol=1e-9)
+        torch.testing.assert_close(stack.trace[:, r], alone.trace[:, 0], rtol=1e-4, atol=1e-9)
         torch.testing.assert_close(stack.objective.generator.run_state_dict(r, cfg.noise_dim),
                                    alone.objective.generator.run_state_dict(0, cfg.noise_dim),
-                                   rtol=1e-6, atol=1e-9)
+                                   rtol=1e-4, atol=1e-7)
 
 
 def test_unknown_hyperparameter_is_rejected():
@@ -93,3 +94,23 @@ def test_short_gram_training_covers_all_ring_modes():
     trainer.train()
     metrics = toy_metrics(trainer.outcomes()[0].samples, data.get("ring2d"), 0)
     assert metrics["modes_covered"] == 8, metrics
+
+
+def test_mixed_width_stacks_reproduce_single_runs(name, float64):
+    """Runs of different generator widths (and noise dims) in one stack, the narrower padded
+    and masked (the GPU sweep's stacks), equal each run trained alone: traces, and the
+    stored generator weights at the run's own width (float64, tolerance as above)."""
+    configs = [RunConfig(model=name, steps=10, batch=32, seed=s, noise_dim=d, width=w, n_samples=10)
+               for s, d, w in [(0, 2, 20), (1, 4, 100), (2, 3, 50)]]
+    stack = Trainer(configs)
+    stack.train()
+    outcomes = stack.outcomes()
+    for r, cfg in enumerate(configs):
+        alone = Trainer([cfg])
+        alone.train()
+        torch.testing.assert_close(stack.trace[:, r], alone.trace[:, 0], rtol=1e-4, atol=1e-9)
+        torch.testing.assert_close(outcomes[r].generator_state, alone.outcomes()[0].generator_state,
+                                   rtol=1e-4, atol=1e-7)
+        assert outcomes[r].generator_state["linears.1.weight"].shape == (1, cfg.width, cfg.width)
+    padded = stack.objective.generator.linears[0].weight[0, :, 20:]  # run 0's units beyond its width
+    assert not padded.any() and not stack.objective.generator.linears[1].weight[0, 20:].any()

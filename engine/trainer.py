@@ -9,7 +9,10 @@ loop itself is `Trainer.train`.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from torch import Tensor
 import data
 import objectives
 from engine.config import RunConfig
+from engine.graphs import WARMUP_STEPS, CaptureError, CapturedStep, warmup_stream
 from models import ArchConfig, NetFactory
 
 CHECK_EVERY = 250  # steps between divergence checks (one host sync each)
@@ -73,7 +77,7 @@ class Trainer:
     """Builds and trains one stack of runs; see the module docstring."""
 
     def __init__(self, configs: Sequence[RunConfig], device: str | torch.device = "cpu",
-                 snapshot_steps: Sequence[int] = (), snapshot_points: int = 1_000):
+                 snapshot_steps: Sequence[int] = (), snapshot_points: int = 1_000, graphs: bool | None = None):
         keys = {c.stack_key(mixed_widths=True) for c in configs}
         if len(keys) != 1:
             raise ValueError("runs in one stack must differ only in seed, noise dimension and width")
@@ -85,20 +89,13 @@ class Trainer:
         torch.set_flush_denormal(True)
         self.dataset = data.get(cfg.dataset)
         seeds, noise_dims = [c.seed for c in configs], [c.noise_dim for c in configs]
-        widths = [c.width for c in configs]
-        arch = ArchConfig(arch=cfg.arch, width=max(widths), depth=cfg.depth,
-                          out_activation=getattr(self.dataset, "output_activation", "identity"))
-        factory = NetFactory(arch, self.dataset.x_shape, noise_dims, seeds, self.device, widths)
-        self.noise = objectives.NoiseSource(noise_dims, seeds, self.device, cfg.noise)
-        self.objective = objectives.build(cfg.model, factory, self.noise, cfg.hyperparameters)
-
         # Toy sets differ per seed; a data set that returns one shared tensor is not copied.
         unique = {s: self.dataset.train_set(s) for s in dict.fromkeys(seeds)}
         first = next(iter(unique.values()))
         shared = all(v is first for v in unique.values())
         stacked = first.unsqueeze(0) if shared else torch.stack([unique[s] for s in seeds])
-        stacked = stacked.to(self.device, torch.get_default_dtype())  # trains in torch's default dtype
-        self.batches = BatchSource(stacked, seeds, cfg.batch, self.device)
+        self.train_sets = stacked.to(self.device, torch.get_default_dtype())  # torch's default dtype
+        self._build()
         self.data_scale = float(first.abs().max())
         # fixed noise for the exploding-samples check, so checks never shift the training streams
         self.probe = objectives.NoiseSource(noise_dims, [s * 1_000 + 2 for s in seeds], self.device)(256)
@@ -107,12 +104,32 @@ class Trainer:
         if self.snapshot_steps:  # fixed points, so snapshots differ only by training
             self.snap_noise = objectives.NoiseSource(noise_dims, [s * 1_000 + 3 for s in seeds],
                                                      self.device)(snapshot_points)
-            self.snap_data = stacked[:, :snapshot_points].expand(len(seeds), -1, *stacked.shape[2:])
+            self.snap_data = self.train_sets[:, :snapshot_points].expand(len(seeds), -1, *stacked.shape[2:])
+        self.graphs = self.device.type == "cuda" if graphs is None else graphs
+        self.captured: CapturedStep | None = None
+        self.eager_steps = 0  # eager steps since the trainer was built (warm-up before capture)
         self.steps_done, self.wall_time = 0, 0.0
         self.diag_names: list[str] = []
         self.trace: Tensor | None = None
         self.diverged_at: list[int | None] = [None] * len(seeds)
         self.reasons: list[str | None] = [None] * len(seeds)
+
+    def _build(self) -> None:
+        """The networks, optimisers and random streams, from the configurations (again after
+        a failed graph capture, which can leave generators unusable)."""
+        cfg, seeds = self.configs[0], [c.seed for c in self.configs]
+        noise_dims, widths = [c.noise_dim for c in self.configs], [c.width for c in self.configs]
+        arch = ArchConfig(arch=cfg.arch, width=max(widths), depth=cfg.depth,
+                          out_activation=getattr(self.dataset, "output_activation", "identity"))
+        factory = NetFactory(arch, self.dataset.x_shape, noise_dims, seeds, self.device, widths)
+        self.noise = objectives.NoiseSource(noise_dims, seeds, self.device, cfg.noise)
+        self.objective = objectives.build(cfg.model, factory, self.noise, cfg.hyperparameters)
+        self.batches = BatchSource(self.train_sets, seeds, cfg.batch, self.device)
+
+    def random_generators(self) -> list[torch.Generator]:
+        """Every random stream a training step draws from (registered with a CUDA graph)."""
+        streams = [self.noise, *self.objective.random_streams()]
+        return [g for s in streams for g in s.generators] + list(self.batches.generators)
 
     @property
     def runs(self) -> int:
@@ -128,11 +145,10 @@ class Trainer:
         if self.steps_done == 0 and 0 in self.snapshot_steps:
             self.snapshot()
         for t in range(self.steps_done, stop):
-            diag = self.objective.step(self.batches(per_step))
-            if self.trace is None:
-                self.diag_names = list(diag)
-                self.trace = torch.full((total, self.runs, len(diag)), math.nan, device=self.device)
-            self.trace[t] = torch.stack(list(diag.values()), -1)
+            if self.captured is not None:
+                self.captured.replay(t)
+            else:
+                self._eager_step(t, per_step)
             self.steps_done = t + 1
             if self.snapshot_steps and self.steps_done in self.snapshot_steps:
                 self.snapshot()
@@ -144,6 +160,34 @@ class Trainer:
                 if all(d is not None for d in self.diverged_at):
                     break
         self.wall_time += time.perf_counter() - t0
+
+    def _eager_step(self, t: int, per_step: int) -> None:
+        """Step ``t`` run op by op; with graphs on, the warm-up before capturing the step."""
+        warming = self.graphs and self.device.type == "cuda"
+        stream = warmup_stream(self.device) if warming else None
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            diag = self.objective.step(self.batches(per_step))
+            if self.trace is None:
+                self.diag_names = list(diag)
+                self.trace = torch.full((self.configs[0].steps, self.runs, len(diag)), math.nan, device=self.device)
+            self.trace[t] = torch.stack(list(diag.values()), -1)
+        if stream is not None:
+            torch.cuda.current_stream(self.device).wait_stream(stream)
+        self.eager_steps += 1
+        if self.graphs and self.eager_steps >= WARMUP_STEPS:
+            self._capture()
+
+    def _capture(self) -> None:
+        """Capture the step as a CUDA graph; on failure, say why in one line and go on eagerly
+        from a rebuilt copy of the current state."""
+        state = copy.deepcopy(self.state_dict())
+        try:
+            self.captured = CapturedStep(self)
+        except CaptureError as err:
+            print(f"CUDA graph capture failed ({err}); training eagerly", file=sys.stderr)
+            self.graphs, self.captured = False, None
+            self._build()
+            self.load_state_dict(state)
 
     def _check_divergence(self, start: int, stop: int) -> None:
         """Mark runs whose diagnostics went non-finite or whose samples exploded."""

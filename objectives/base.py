@@ -56,13 +56,16 @@ def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
     runs stay independent.
 
     Adam uses the fused kernel (one pass over all parameters: far fewer small ops than the
-    per-tensor loop on tiny networks) where the device supports it.
+    per-tensor loop on tiny networks) where the device supports it. On CUDA both are
+    ``capturable`` (step counters on the device), so a training step can be captured as a
+    CUDA graph (`engine.graphs`).
     """
     params = list(params)
+    capturable = bool(params) and params[0].is_cuda
     if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=decay, foreach=True)
+        return torch.optim.RMSprop(params, lr=lr, alpha=decay, foreach=True, capturable=capturable)
     raise ValueError(f"unknown optimizer {kind!r}; use adam or rmsprop")
 
 
@@ -155,6 +158,11 @@ class Objective(ABC):
     def features(self, x: Tensor) -> Tensor | None:
         """The learned low-dimensional view of ``x`` (projector / encoder), if the objective has one."""
         return None
+
+    def random_streams(self) -> list[NoiseSource]:
+        """Random streams the objective draws from besides ``self.noise`` (saved in its
+        `state_dict`); a CUDA graph of the step registers their generators."""
+        return []
 
     def state_dict(self) -> dict[str, Any]:
         return {"nets": {k: v.state_dict() for k, v in self.nets.items()},

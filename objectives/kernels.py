@@ -136,6 +136,16 @@ def gaussian_grams(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
     return GaussianGrams.apply(x, y, _as_tuple(sigmas))
 
 
+def _cholesky_solve(b: Tensor, chol: Tensor) -> Tensor:
+    """``(L L^T)^-1 b`` from the lower factor ``L``. On CUDA as two triangular solves: a batched
+    ``cholesky_solve`` goes through MAGMA there, which allocates while a CUDA graph is being
+    captured and breaks the capture (`engine.graphs`); on the CPU LAPACK's solve, as before."""
+    if chol.is_cuda:
+        y = torch.linalg.solve_triangular(chol, b, upper=False)
+        return torch.linalg.solve_triangular(chol.transpose(-1, -2), y, upper=True)
+    return torch.cholesky_solve(b, chol)
+
+
 class _SPDSolve(torch.autograd.Function):
     """``A^-1 b`` for symmetric positive definite ``A`` via Cholesky; backward
     ``v = A^-1 g``, ``dA = -v x^T``, ``db = v`` (one more solve with the same factor)."""
@@ -143,14 +153,14 @@ class _SPDSolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
         chol, _ = torch.linalg.cholesky_ex(a)  # never raises: a failed factor gives NaN for that run only
-        x = torch.cholesky_solve(b, chol)
+        x = _cholesky_solve(b, chol)
         ctx.save_for_backward(chol, x)
         return x
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         chol, x = ctx.saved_tensors
-        v = torch.cholesky_solve(grad, chol)
+        v = _cholesky_solve(grad, chol)
         ga = -v @ x.transpose(-1, -2) if ctx.needs_input_grad[0] else None
         return ga, v
 

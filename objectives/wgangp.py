@@ -91,6 +91,9 @@ class WGANGP(Objective):
         self.opt_g.step()
         return {**diag, "loss_g": loss_g.detach()}
 
+    def random_streams(self) -> list[NoiseSource]:
+        return [self.mix]
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "mix": self.mix.state_dict()}
 

@@ -2,7 +2,7 @@
 
     python -m sweeps.bench                          # toy setting, stacks of 1 and 4 runs, vs naive yardstick
     python -m sweeps.bench --stack 1,4,12 --image   # also DCGAN 32x32 at batch 64
-    python -m sweeps.bench --device cuda --stack 1,16,64
+    python -m sweeps.bench --device cuda --stack 1,20,80     # eager and CUDA-graphed, with launches and GPU-busy
 
 Toy setting: ring2d, noise dim 4, generator width 100, batch 200 (the paper's ring). A
 stack of R runs trained as one batched model counts R generator steps per step. Each
@@ -12,9 +12,15 @@ timing is the median of ``--repeats`` runs of ``--steps`` steps after ``--warmup
 plain single-run implementation is timed in the same invocation, interleaved with ours so
 that both see the same machine load, and the table reports the speed-up per core for every
 objective the yardstick implements.
+
+On CUDA every (objective, stack) is timed twice, eager and with the step replayed as a CUDA
+graph (`engine.graphs`; ``mode`` says which ran: a failed capture falls back to eager), and
+profiled (torch.profiler): host-side launches per step, GPU kernel time per step, and the
+GPU-busy fraction (kernel time over wall time per step).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import statistics
@@ -36,10 +42,12 @@ from models import ARCHITECTURES
 DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
 
 
-def time_ours(cfg: RunConfig, stack: int, device: torch.device, warmup: int, steps: int, repeats: int) -> float:
-    """Median seconds per (stacked) generator step."""
-    total = warmup + steps * repeats
-    trainer = Trainer([cfg.replace(seed=s, steps=total) for s in range(stack)], device)
+def time_ours(cfg: RunConfig, stack: int, device: torch.device, warmup: int, steps: int, repeats: int,
+              graphs: bool = False) -> tuple[float, Trainer]:
+    """Median seconds per (stacked) generator step, and the trainer (for profiling). With
+    ``graphs`` the warm-up includes capturing the step as a CUDA graph."""
+    total = warmup + steps * (repeats + 1)
+    trainer = Trainer([cfg.replace(seed=s, steps=total) for s in range(stack)], device, graphs=graphs)
     trainer.train(warmup)
     times = []
     for _ in range(repeats):
@@ -50,7 +58,21 @@ def time_ours(cfg: RunConfig, stack: int, device: torch.device, warmup: int, ste
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append((time.perf_counter() - t0) / steps)
-    return statistics.median(times)
+    return statistics.median(times), trainer
+
+
+def profile_gpu(trainer: Trainer, steps: int) -> dict[str, float]:
+    """Per generator step, from torch.profiler over ``steps`` steps: host-side launches (kernel
+    and graph launches, memory copies and sets: what the CPU must issue) and the time the
+    GPU spends in kernels."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        trainer.train(steps)
+        torch.cuda.synchronize(trainer.device)
+    events = prof.key_averages()
+    launches = sum(e.count for e in events if "Launch" in e.key or e.key in ("cudaMemcpyAsync", "cudaMemsetAsync"))
+    kernel_us = sum(e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+    return {"launches_per_step": launches / steps, "gpu_ms_per_step": kernel_us / 1e3 / steps}
 
 
 def time_naive(script: Path, cfg: RunConfig, steps: int, threads: int) -> float | None:
@@ -120,11 +142,15 @@ def main(argv: list[str] | None = None) -> int:
             if naive is not None and setting == "toy":
                 times = [time_naive(naive, cfg, steps + args.warmup, args.threads) for _ in range(args.repeats)]
                 naive_s = None if None in times else statistics.median(times)
-            for stack in stacks:
-                sec = time_ours(cfg, stack, device, args.warmup, steps, args.repeats)
+            for stack, graphs in itertools.product(stacks, (False, True) if device.type == "cuda" else (False,)):
+                sec, trainer = time_ours(cfg, stack, device, args.warmup, steps, args.repeats, graphs)
                 per_core = stack / sec / (args.threads if device.type == "cpu" else 1)
                 row = {"setting": setting, "model": model, "stack": stack, "device": str(device),
+                       "mode": "graphed" if trainer.captured is not None else "eager",
                        "ms_per_step": 1e3 * sec, "run_steps_per_s_per_core": per_core}
+                if device.type == "cuda":
+                    gpu = profile_gpu(trainer, steps)
+                    row.update(gpu, gpu_busy=min(1.0, gpu["gpu_ms_per_step"] / (1e3 * sec)))
                 if naive_s is not None:
                     row["naive_ms_per_step"] = 1e3 * naive_s
                     row["speedup_vs_naive"] = per_core * naive_s * args.threads

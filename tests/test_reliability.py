@@ -17,7 +17,6 @@ import torch
 
 import store
 from analysis.stability import main as rebuild
-from objectives import registry
 from sweeps import stability, train
 from sweeps.worker import stack_tasks
 
@@ -60,14 +59,12 @@ def group(pgid: int) -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture(autouse=True)
-def restore_threads_and_registry():
-    """The sweep sets torch's thread count; plugin objectives are forgotten afterwards."""
-    before, threads = set(registry.REGISTRY), torch.get_num_threads()
-    yield
-    for name in set(registry.REGISTRY) - before:
-        registry.unregister(name)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("isolated_registry")
+
+
+def disk_full(path, *args, **kwargs):
+    """A stand-in for a writer on a full disk."""
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 # --- the same numbers whatever the parallelism --------------------------------------------
@@ -316,9 +313,7 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path):
 def test_a_full_disk_gives_one_line_per_cell_not_a_traceback(tmp_path, monkeypatch, capsys):
     """Every write fails with ENOSPC: the record, then the crash record. Each cell is
     reported in one line, nothing is left half-written, the exit code is 1."""
-    def full(path, *args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-    monkeypatch.setattr(store, "write", full)
+    monkeypatch.setattr(store, "write", disk_full)
     out = tmp_path / "out"
     assert stability.main(["--models", "gram", "--preset", "smoke", "--noise-dims", "2", "--widths", "20",
                            "--seeds", "0,1", "--no-figures", "--out", str(out)]) == 1
@@ -330,9 +325,7 @@ def test_a_full_disk_gives_one_line_per_cell_not_a_traceback(tmp_path, monkeypat
 
 
 def test_a_full_disk_ends_a_single_run_with_one_line(tmp_path, monkeypatch, capsys):
-    def full(path, *args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-    monkeypatch.setattr(store, "write", full)
+    monkeypatch.setattr(store, "write", disk_full)
     with pytest.raises(SystemExit) as exc:
         train.main(["--models", "mmdnet", "--steps", "5", "--batch", "16", "--width", "8", "--samples", "100",
                     "--out", str(tmp_path / "run")])
@@ -353,10 +346,10 @@ def test_a_failed_extractor_save_leaves_no_temporary_file(tmp_path, monkeypatch)
         def train_labels(self):
             return torch.arange(64) % 4
 
-    def full(obj, path, *args, **kwargs):
+    def half_written(obj, path, *args, **kwargs):
         Path(path).write_bytes(b"half")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-    monkeypatch.setattr(images.torch, "save", full)
+        disk_full(path)
+    monkeypatch.setattr(images.torch, "save", half_written)
     with pytest.raises(OSError):
         images.offline_weights(Labelled(), tmp_path, images.OfflineConfig(epochs=1))
     assert list(tmp_path.iterdir()) == []

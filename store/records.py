@@ -477,7 +477,7 @@ def check_names(path: Path) -> None:
     limit = _name_max(existing if existing.is_dir() else existing.parent) - TMP_OVERHEAD
     for part in {*path.relative_to(existing).parts, path.name}:
         if len(os.fsencode(part)) > limit:
-            raise PermissionError(f"cannot write {path}: the name {part[:32]}... is too long "
+            raise PermissionError(f"cannot write below {existing}: the name {part[:24]}... is too long "
                                   f"({len(os.fsencode(part))} bytes; at most {limit} here)")
 
 

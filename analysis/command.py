@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from cli import Parser, add_out_arg, fail
+import store
+from cli import Parser, add_out_arg, clean_exit, fail
 
 Report = Callable[[Path, "Path | None", bool, str], "str | None"]
 
@@ -19,8 +20,21 @@ def report_command(prog: str, description: str, report: Report, argv: list[str] 
     args = p.parse_args(argv)
     if not args.results.exists():
         fail(p.prog, f"{args.results} does not exist")
-    text = report(args.results, args.out, not args.no_figures, p.prog)
+    try:
+        if args.out is not None:
+            store.ensure_writable(args.out)
+    except PermissionError as err:
+        fail(p.prog, str(err))
+    with clean_exit(p.prog):
+        text = report(args.results, args.out, not args.no_figures, p.prog)
     if text is None:
         fail(p.prog, f"no records of this kind below {args.results}")
     print(text)
     return 0
+
+
+def check_output_file(path: Path) -> None:
+    """Raise ``PermissionError`` unless a file (a figure) can be written at ``path``."""
+    if Path(path).is_dir():
+        raise PermissionError(f"{path} is a directory; give a file name such as {Path(path) / 'figure.png'}")
+    store.ensure_writable(Path(path).parent)

@@ -27,7 +27,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 import store  # noqa: E402
 from analysis.figures import DATA_COLOUR, SAMPLE_COLOUR, save_figure, scatter_panel  # noqa: E402
-from cli import Parser, UsageError, add_out_arg, fail, parse_int_list  # noqa: E402
+from analysis.command import check_output_file  # noqa: E402
+from cli import Parser, UsageError, add_out_arg, clean_exit, fail, parse_int_list  # noqa: E402
 
 PANEL = 2.6  # inches per panel
 LEGEND = [Line2D([], [], ls="", marker="o", color=c, label=lab)
@@ -164,11 +165,12 @@ def config_title(cfg: Mapping[str, Any], name: str | None = None) -> str:
 
 def save_process(run_dir: Path, out: Path | None = None, steps: Sequence[int] | None = None,
                  snaps: dict[str, np.ndarray] | None = None, title: str | None = None) -> Path:
-    """Draw ``run_dir``'s process figure to ``out`` (default ``run_dir/process.png``)."""
-    snaps = store.load_snapshots(run_dir) if snaps is None else snaps
-    if title is None:
+    """Draw ``run_dir``'s process figure to ``out`` (default ``run_dir/process.png``); a
+    damaged record (`store.DamagedRecord`) is refused before its files are read."""
+    if snaps is None or title is None:
         record = store.read(run_dir)
-        title = config_title(record.config, record.display_name)
+        title = config_title(record.config, record.display_name) if title is None else title
+    snaps = store.load_snapshots(run_dir) if snaps is None else snaps
     fig = draw_process(snaps, steps, title)
     out = Path(out) if out else Path(run_dir) / "process.png"
     return save_figure(fig, out)
@@ -182,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         steps = parse_int_list(args.steps, "--steps", minimum=0) if args.steps else None
-        print(save_process(args.run_dir, args.out, steps))
-    except (FileNotFoundError, ValueError, UsageError, store.DamagedRecord) as err:
+        check_output_file(args.out or args.run_dir / "process.png")
+        with clean_exit(p.prog):
+            print(save_process(args.run_dir, args.out, steps))
+    except (FileNotFoundError, ValueError, UsageError, PermissionError, store.DamagedRecord) as err:
         fail(p.prog, str(err))
     return 0
 

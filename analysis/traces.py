@@ -29,7 +29,8 @@ import pandas as pd  # noqa: E402
 import store  # noqa: E402
 from analysis.figures import save_figure  # noqa: E402
 from analysis.process import config_title  # noqa: E402
-from cli import Parser, add_out_arg, fail  # noqa: E402
+from analysis.command import check_output_file  # noqa: E402
+from cli import Parser, add_out_arg, clean_exit, fail  # noqa: E402
 
 Description = Mapping[str, Any]  # an objective's self-description (`objectives.Objective.describe`)
 COLOURS = ["tab:red", "tab:blue", "tab:green", "tab:purple"]
@@ -161,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.smooth < 1:
         fail(p.prog, "--smooth must be at least 1")
-    print(save_traces(read_records(args.run_dirs, p.prog), args.out, args.smooth, args.logx))
+    records = read_records(args.run_dirs, p.prog)
+    try:
+        check_output_file(args.out or records[0].path / "trace.png")
+    except PermissionError as err:
+        fail(p.prog, str(err))
+    with clean_exit(p.prog):
+        print(save_traces(records, args.out, args.smooth, args.logx))
     return 0
 
 

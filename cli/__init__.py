@@ -1,18 +1,27 @@
 """The one command-line vocabulary of every entry point (sweeps and analysis commands):
-one-line errors with exit code 2, typed value lists, objectives and plugins, devices, and
-the options that mean the same in every command (``--models``, ``--out``, ``--plugin``).
+one-line errors with exit code 2, typed value lists, objectives and plugins, devices, the
+options that mean the same in every command (``--models``, ``--out``, ``--plugin``), and
+how a command ends when it is stopped (Ctrl-C, SIGTERM) or the disk is full (`clean_exit`).
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import errno
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
 
+import data
 import objectives
+from data.images import DATA_ROOT_ENV, DatasetMissing
 
 
 class UsageError(Exception):
@@ -33,6 +42,50 @@ class Parser(argparse.ArgumentParser):
 def fail(prog: str, message: str) -> NoReturn:
     print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGINT or SIGTERM) arrived: unwinds the stack like Ctrl-C, so the
+    ``finally`` blocks on the way out stop worker processes and remove temporary files."""
+
+    @property
+    def signum(self) -> int:
+        return self.args[0] if self.args else signal.SIGINT
+
+
+def _stop(signum: int, frame: Any) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the clean-up on the way out is not interrupted
+        signal.signal(sig, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # the machine's problem, not a bug to trace back
+
+
+@contextlib.contextmanager
+def clean_exit(prog: str, stopped_note: str = "") -> Iterator[None]:
+    """Run a command's work so that it ends with ONE line on stderr, never a traceback, when
+    it is stopped or the disk fails it: Ctrl-C or SIGTERM (from ``kill``, ``timeout``, a batch
+    scheduler) exit with 128 + the signal (130, 143) after the way out has stopped the
+    workers; a full or read-only disk exits with 1. ``stopped_note`` tells the user what is
+    kept (e.g. how to resume)."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
+        print(f"{prog}: stopped by {signal.Signals(signum).name}{stopped_note}", file=sys.stderr)
+        raise SystemExit(128 + signum) from None
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"{prog}: error: {err.strerror or err}{where}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def parse_value(text: str) -> Any:
@@ -74,6 +127,16 @@ def parse_int_list(text: str, name: str, minimum: int = 1) -> list[int]:
     if any(v < minimum for v in values):
         raise UsageError(f"{name} values must be at least {minimum}, got {text!r}")
     return values
+
+
+MAX_PARALLEL = 1024  # --jobs, --threads, ...: more is a typo, not a machine
+
+
+def check_counts(**counts: int) -> None:
+    """`UsageError` unless every count (``jobs=2, threads=1``) lies in 1..`MAX_PARALLEL`."""
+    for name, value in counts.items():
+        if not 1 <= value <= MAX_PARALLEL:
+            raise UsageError(f"--{name.replace('_', '-')} must be in 1..{MAX_PARALLEL}, got {value}")
 
 
 def check_device(name: str) -> torch.device:
@@ -134,3 +197,27 @@ def add_out_arg(parser: argparse.ArgumentParser, default: Path | None, what: str
     shown = f" (default {default}/)" if default is not None else ""
     parser.add_argument("--out", type=Path, default=default, help=f"{what}{shown}")
 
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    """``--data-root`` and ``--download``: where image data sets are, and whether to fetch them."""
+    parser.add_argument("--data-root", help=f"folder holding the image data sets (default ${DATA_ROOT_ENV} or "
+                                            "./datasets)")
+    parser.add_argument("--download", action="store_true",
+                        help="download missing torchvision data sets into --data-root")
+
+
+def open_dataset(name: str, root: str | None = None, download: bool = False) -> Any:
+    """The data set ``name``, loaded now so a missing one fails before any work
+    (`UsageError` naming the files expected and how to get them). ``root`` becomes the data
+    root of the worker processes too (they inherit ``$GRAMHARNESS_DATA_ROOT``)."""
+    if root:
+        os.environ[DATA_ROOT_ENV] = str(Path(root).expanduser().resolve())
+    try:
+        dataset = data.get(name)
+        if dataset.kind == "image":
+            dataset = data.get(name, root=root, download=download)
+        dataset.train_set(0)
+    except (DatasetMissing, KeyError) as err:
+        raise UsageError(str(err).strip("'\"")) from None
+    return dataset

@@ -25,6 +25,7 @@ them.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterable
@@ -126,15 +127,16 @@ def _disk_cached(root: Path, key: str, build: Callable[[], Loaded]) -> Loaded:
         with np.load(path) as f:
             return f["images"], (f["labels"] if "labels" in f else None)
     images, labels = build()
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
         arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
         tmp.replace(path)
-    except OSError:
-        pass
+    except OSError:  # a cache is optional; a half-written one is not left behind
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     return images, labels
 
 

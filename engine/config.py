@@ -29,7 +29,13 @@ from models import ARCHITECTURES
 
 ENGINE_VERSION = 2  # bump when a change to engine/, models/ or data/ changes trained numbers
 NOISES = ("normal", "uniform")
-POSITIVE = ("noise_dim", "width", "depth", "steps", "batch", "n_samples")
+# Upper bounds of the sizes, the one place every command checks them: far beyond any
+# experiment here (the paper: width <= 200, 10,500 steps, 10,000 samples), so they only
+# catch a typo (an extra zero or three) before it fills the memory or runs for a year.
+LIMITS = {"noise_dim": 4_096, "width": 4_096, "depth": 64, "steps": 10_000_000, "batch": 65_536,
+          "n_samples": 1_000_000}
+MAX_SEED = 2**32 - 1
+MAX_STACK = 1_024  # runs trained as one batched model
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,14 @@ class RunConfig:
     objective_version: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        for name in POSITIVE:
-            value = getattr(self, name)
+        for name, limit in LIMITS.items():
+            value, label = getattr(self, name), name.replace("n_", "").replace("_", "-")  # as the options say it
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+            if value > limit:
+                raise ValueError(f"{label} must be at most {limit:,}, got {value:,}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {self.seed!r}")
         if self.noise not in NOISES:
             raise ValueError(f"unknown noise distribution {self.noise!r}; use {' or '.join(NOISES)}")
         if self.arch not in ARCHITECTURES:

@@ -163,8 +163,12 @@ def offline_weights(dataset: Any, cache_dir: Path, cfg: OfflineConfig = OfflineC
             "meta": {"dataset": dataset.name, "val_accuracy": acc, "config": asdict(cfg), "key": key}}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    torch.save(blob, tmp)
-    tmp.replace(path)
+    try:
+        torch.save(blob, tmp)
+        tmp.replace(path)
+    except BaseException:  # a full disk, Ctrl-C: no half-written weights left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

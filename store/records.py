@@ -27,8 +27,9 @@ Sweeps keep their records at a path made from that configuration (`sweep_dir`)::
 So runs of different configurations never share a directory, a rerun finds exactly its
 own records, and tables group records by setting and entry (`Record.row`). Records of an
 older format are never taken as finished (`state`) and readers skip them with a message
-(`scan`). Everything is first written to a hidden ``.tmp-*`` sibling and renamed into
-place; `clean_partial` removes what a killed writer left.
+(`scan`). Everything is first written to a hidden ``.tmp-<host>.<pid>-*`` sibling and
+renamed into place; `clean_partial` removes what a killed writer left (never the
+temporary files of a writer that is still running).
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +58,10 @@ import torch
 from engine.config import config_key
 
 FORMAT = 2  # bump when the layout or the meaning of a field changes
+TMP_PREFIX = ".tmp-"
+TMP_OVERHEAD = 40  # characters a temporary sibling adds to a name: prefix, host, pid, random tag
+STALE_AFTER_S = 3600  # a temporary file this old is a leftover whoever wrote it (writes take seconds)
+_HOST = hashlib.sha256(platform.node().encode()).hexdigest()[:6]
 RECORD_FILE = "record.json"
 SAMPLES_FILE = "samples.npy"
 IMAGES_FILE = "samples_uint8.npz"
@@ -232,6 +238,16 @@ def _digest(path: Path) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
+def _tmp_sibling(path: Path) -> Path:
+    """A hidden temporary sibling of ``path`` named after its writer (host and process), so
+    `clean_partial` can tell a killed writer's leftovers from a running writer's files."""
+    return path.parent / f"{TMP_PREFIX}{_owner()}-{uuid.uuid4().hex[:8]}-{path.name}"
+
+
+def _owner() -> str:
+    return f"{_HOST}.{os.getpid()}"
+
+
 def write(path: Path, record: Record, *, samples: np.ndarray | None = None, images: np.ndarray | None = None,
           trace: pd.DataFrame | None = None, generator: dict | None = None,
           snapshots: Mapping[str, np.ndarray] | None = None, extra: Callable[[Path], None] | None = None) -> Record:
@@ -239,7 +255,7 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
     ``extra(tmp_dir)`` may add more (figures). Returns the record as stored."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
+    tmp = _tmp_sibling(path)
     tmp.mkdir()
     try:
         if samples is not None:
@@ -276,7 +292,7 @@ def _move_into_place(tmp: Path, path: Path, attempts: int = 20) -> None:
         except OSError as err:
             if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
-        old = path.parent / f".tmp-old-{path.name}-{uuid.uuid4().hex[:8]}"
+        old = _tmp_sibling(path)
         try:
             path.rename(old)
         except FileNotFoundError:
@@ -309,6 +325,7 @@ def read(path: Path, verify: bool = True) -> Record:
         record = Record(**data, path=path)
     except TypeError as err:
         raise DamagedRecord(f"{RECORD_FILE} has unexpected fields ({err})") from None
+    _check_fields(record)
     if record.key != config_key(record.config):
         raise DamagedRecord("its key does not match its configuration")
     if verify:
@@ -319,6 +336,18 @@ def read(path: Path, verify: bool = True) -> Record:
             if file.stat().st_size != expected["bytes"] or _digest(file) != expected:
                 raise DamagedRecord(f"{name} differs from what was written (size or checksum)")
     return record
+
+
+def _check_fields(record: Record) -> None:
+    """`DamagedRecord` unless the fields readers rely on have their types."""
+    typed = {"config": dict, "status": str, "axes": dict, "metrics": dict, "scoring": dict, "objective": dict,
+             "run": dict, "provenance": dict, "files": dict, "key": str}
+    wrong = [name for name, kind in typed.items() if not isinstance(getattr(record, name), kind)]
+    if not all(isinstance(f, dict) and isinstance(f.get("bytes"), int) and isinstance(f.get("sha256"), str)
+               for f in (record.files.values() if isinstance(record.files, dict) else ())):
+        wrong.append("files")
+    if wrong:
+        raise DamagedRecord(f"{RECORD_FILE} has fields of the wrong type ({', '.join(dict.fromkeys(wrong))})")
 
 
 def state(path: Path, key: str) -> str:
@@ -384,7 +413,7 @@ def write_text(path: Path, text: str) -> Path:
     old file or the new one, never a half-written one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+    tmp = _tmp_sibling(path)
     try:
         tmp.write_text(text)
         tmp.replace(path)
@@ -396,27 +425,89 @@ def write_text(path: Path, text: str) -> Path:
 
 # --- housekeeping -------------------------------------------------------------------------
 
-def clean_partial(root: Path) -> int:
-    """Remove ``.tmp-*`` leftovers of killed writers below ``root``; returns how many."""
+def clean_partial(root: Path, name: str | None = None) -> int:
+    """Remove what killed writers left below ``root`` (only the temporary siblings of
+    ``root/name`` when ``name`` is given, e.g. one run's directory among many); returns how
+    many. A temporary file is a leftover when its writer was a process of this host that
+    has ended, or when it is older than an hour (writers on other hosts, unnamed writers)."""
     root = Path(root)
-    if not root.exists():
+    if not root.is_dir():
         return 0
-    stale = [p for p in root.rglob(".tmp-*") if p.is_dir()]
+    found = root.glob(f"{TMP_PREFIX}*-{name}") if name else root.rglob(f"{TMP_PREFIX}*")
+    stale = [p for p in found if _is_stale(p)]
     for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
     return len(stale)
 
 
+def _is_stale(tmp: Path) -> bool:
+    try:
+        if time.time() - tmp.lstat().st_mtime > STALE_AFTER_S:
+            return True
+    except FileNotFoundError:  # its writer has just renamed it
+        return False
+    host, _, pid = tmp.name[len(TMP_PREFIX):].partition("-")[0].partition(".")
+    if host != _HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        pass
+    return False
+
+
+def _name_max(existing: Path) -> int:
+    try:
+        return os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def check_names(path: Path) -> None:
+    """Raise ``PermissionError`` when the last name of ``path``, or one that does not exist
+    yet, is too long for the file system once written through a temporary sibling
+    (`TMP_OVERHEAD`)."""
+    path = Path(path).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    limit = _name_max(existing if existing.is_dir() else existing.parent) - TMP_OVERHEAD
+    for part in {*path.relative_to(existing).parts, path.name}:
+        if len(os.fsencode(part)) > limit:
+            raise PermissionError(f"cannot write below {existing}: the name {part[:24]}... is too long "
+                                  f"({len(os.fsencode(part))} bytes; at most {limit} here)")
+
+
 def ensure_writable(root: Path) -> None:
-    """Raise ``PermissionError`` unless ``root`` is (or can become) a writable directory.
-    Creates nothing: a command refused for bad input leaves no output behind."""
+    """Raise ``PermissionError`` unless ``root`` is (or can become) a writable directory whose
+    names all fit the file system. Creates nothing: a command refused for bad input leaves
+    no output behind."""
     root = Path(root)
     existing = next(p for p in (root.absolute(), *root.absolute().parents) if p.exists())
     if not existing.is_dir():
         raise PermissionError(f"cannot write to output root {root}: {existing} is a file, not a directory")
-    probe = existing / f".tmp-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    check_names(root)
+    probe = existing / f"{TMP_PREFIX}probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:  # what creating the output would do, undone at once
         probe.mkdir()
         probe.rmdir()
     except OSError as err:
         raise PermissionError(f"cannot write to output root {root}: {err.strerror or err}") from None
+
+
+def ensure_record_target(path: Path) -> None:
+    """Raise ``PermissionError`` unless a record can be written at ``path`` (`write`): its
+    parent is writable (`ensure_writable`) and ``path`` does not exist, is empty, or holds a
+    record, which the new one replaces. Any other file or directory there is the user's:
+    writing would replace it, so it is refused. Creates nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PermissionError(f"cannot write a record at {path}: it is a file")
+    ensure_writable(path.parent)
+    check_names(path)
+    if path.is_dir() and not (path / RECORD_FILE).is_file() and any(path.iterdir()):
+        raise PermissionError(f"{path} exists and is not a record directory; choose another --out "
+                              f"(a record replaces what is there)")

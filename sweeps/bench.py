@@ -35,8 +35,9 @@ import torch
 import data
 import objectives
 import store
-from cli import Parser, UsageError, add_models_arg, add_out_arg, check_device, fail, parse_int_list, parse_models
-from engine import RunConfig, Trainer
+from cli import (Parser, UsageError, add_models_arg, add_out_arg, check_counts, check_device, fail, open_dataset,
+                 parse_int_list, parse_models)
+from engine import MAX_STACK, RunConfig, Trainer
 from models import ARCHITECTURES
 
 DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
@@ -112,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         models = parse_models(args.models)
         stacks = parse_int_list(args.stack, "--stack")
-        if min(args.steps, args.warmup + 1, args.repeats, args.threads) < 1:
-            raise UsageError("--steps, --repeats and --threads must be positive")
+        if min(args.steps, args.warmup + 1, args.repeats) < 1:
+            raise UsageError("--steps and --repeats must be positive, --warmup at least 0")
+        check_counts(threads=args.threads)
         device = check_device(args.device)
         naive = DEFAULT_NAIVE if args.naive == "default" else None if args.naive == "none" else Path(args.naive)
         if naive is not None and not naive.is_file():
@@ -125,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
             naive = None
         if args.image and (args.arch not in ARCHITECTURES or not data.known(args.image_dataset)):
             raise UsageError(f"--image needs architecture {args.arch!r} and data set {args.image_dataset!r}")
-    except UsageError as err:
+        if max(stacks) > MAX_STACK:
+            raise UsageError(f"--stack values must be at most {MAX_STACK}")
+        if args.image:
+            open_dataset(args.image_dataset)
+        store.ensure_writable(args.out)
+    except (UsageError, PermissionError) as err:
         fail(parser.prog, str(err))
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)

@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import data
 import models
 import store
 from analysis.fid_table import report
-from cli import Parser, UsageError
-from data.images import DATA_ROOT_ENV, DatasetMissing
+from cli import Parser, UsageError, add_data_args, open_dataset
 from metrics.images import FeatureError, ImageScoring, OfflineConfig, resolve_features
 from sweeps.sweep import Sweep
 from sweeps.worker import Cell, EvaluateImages, Evaluator
@@ -73,9 +70,7 @@ class FidSweep(Sweep):
         p.add_argument("--extractor-epochs", type=int, default=OfflineConfig.epochs,
                        help=f"training epochs of the offline extractor (default {OfflineConfig.epochs})")
         p.add_argument("--kid-subset-size", type=int, default=1000, help="KID subset size (default 1000)")
-        p.add_argument("--data-root", help=f"folder holding the data sets (default ${DATA_ROOT_ENV} or ./datasets)")
-        p.add_argument("--download", action="store_true",
-                       help="download missing torchvision data sets into --data-root")
+        add_data_args(p)
         p.add_argument("--cache-dir", type=Path,
                        help="feature extractor and real-feature cache (default <out>/fid/cache)")
 
@@ -87,16 +82,11 @@ class FidSweep(Sweep):
         architectures fit it, and set up the scoring of those with runs to train."""
         if min(args.kid_subset_size, args.extractor_epochs) < 1:
             raise UsageError("--kid-subset-size and --extractor-epochs must be at least 1")
-        if args.data_root:
-            os.environ[DATA_ROOT_ENV] = str(Path(args.data_root).expanduser().resolve())  # workers inherit it
         cache = args.cache_dir or args.out / "fid" / "cache"
+        store.ensure_writable(cache)
         evaluators: dict[str, Evaluator] = {}
         for name in datasets:
-            ds = data.get(name, root=args.data_root, download=args.download)
-            try:
-                ds.train_set(0)
-            except DatasetMissing as err:
-                raise UsageError(str(err)) from None
+            ds = open_dataset(name, args.data_root, args.download)
             for arch in {c.config.arch for c in todo if c.config.dataset == name}:  # e.g. an image too small
                 try:
                     models.NetFactory(models.ArchConfig(arch=arch), ds.x_shape, [1], [0]).generator()

@@ -1,39 +1,53 @@
-"""Run many independent tasks with joblib: on CPU cores, pinned to GPUs, or on a Dask cluster.
+"""Run many independent tasks in worker processes: on CPU cores, pinned to GPUs, or on a Dask cluster.
 
 - CPU (``devices=["cpu"]``): ``jobs`` worker processes with ``threads`` torch threads each
   (default 1). The networks here are tiny: one thread per worker and one worker per core
   is fastest, and extra threads under load spin-wait (we measured 13x slower steps with
   2 threads on a busy 2-core machine). Use ``--jobs`` to use more cores.
 - GPUs (``devices=["cuda:0", "cuda:1"]``, ``jobs_per_device=K``): ``len(devices) * K``
-  workers; every task takes a device token from a shared queue before it starts and gives
-  it back when done, so each device runs at most K tasks at a time and none sits idle
-  while another is overloaded.
+  workers, K pinned to each device, so each device runs at most K tasks at a time and
+  every worker takes the next task as soon as it is free.
 - Dask (``backend="dask"``, ``scheduler="tcp://host:8786"``): the same tasks go to an
-  existing cluster through joblib's Dask backend; devices are assigned round-robin.
+  existing cluster (checked before any work: `check_scheduler`); devices are assigned
+  round-robin.
 
-Tasks are plain picklable callables' arguments; results come back as each task finishes.
+Each local worker is a one-process loky executor of its own. A worker that dies (the
+out-of-memory killer, a segfault) breaks only that executor: its task is handed to
+``lost`` (the sweeps record its cells as crashed), a fresh process takes the worker's
+place, and the other workers go on. (``joblib.Parallel`` would abort every task and could
+not say which one killed its worker.) When the command is stopped (Ctrl-C, SIGTERM: see
+`cli.clean_exit`), the way out kills every worker, so none trains on after the command
+has ended. With one worker the tasks run in the calling process (no start-up cost).
+
+Results come back as each task finishes.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import multiprocessing
 import os
+import re
+import signal
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
+from joblib.externals.loky import ProcessPoolExecutor
 from tqdm import tqdm
 
-from cli import UsageError, check_device
+from cli import UsageError, check_counts, check_device
+
+CONNECT_TIMEOUT_S = 5  # a Dask scheduler that does not answer this fast is reported as unreachable
+Lost = Callable[[Any, str, str], Any]  # (task, device, why its worker died, one line) -> its result
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where tasks run: which devices, how many tasks per device, which joblib backend."""
+    """Where tasks run: which devices, how many tasks per device, local processes or Dask."""
 
     devices: tuple[str, ...] = ("cpu",)
     jobs: int = 1  # CPU workers (ignored for GPUs, where jobs_per_device counts)
@@ -63,14 +77,14 @@ def add_placement_args(parser: argparse.ArgumentParser, unit: str = "cells") -> 
     parser.add_argument("--devices", default="cpu", help="cpu (default) or a comma list like cuda:0,cuda:1")
     parser.add_argument("--jobs-per-device", type=int, default=1, help=f"concurrent {unit} per GPU (default 1)")
     parser.add_argument("--backend", choices=["loky", "dask"], default="loky",
-                        help="joblib backend: loky (local processes, default) or dask (needs --scheduler)")
+                        help="loky (local worker processes, default) or dask (a Dask cluster; needs --scheduler)")
     parser.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
 
 
 def placement_from_args(args: argparse.Namespace) -> Placement:
-    """Validate the options of `add_placement_args`; bad input raises `UsageError`."""
-    if min(args.jobs, args.threads, args.jobs_per_device) < 1:
-        raise UsageError("--jobs, --threads and --jobs-per-device must be at least 1")
+    """Validate the options of `add_placement_args` (and reach the Dask scheduler); bad
+    input raises `UsageError`."""
+    check_counts(jobs=args.jobs, threads=args.threads, jobs_per_device=args.jobs_per_device)
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     if not devices:
         raise UsageError("--devices is empty")
@@ -78,10 +92,28 @@ def placement_from_args(args: argparse.Namespace) -> Placement:
         raise UsageError("--devices mixes cpu and cuda devices")
     if args.backend == "dask" and not args.scheduler:
         raise UsageError("--backend dask needs --scheduler ADDRESS")
-    if args.backend != "dask":  # a cluster's devices cannot be checked from here
+    if args.backend == "dask":  # a cluster's devices cannot be checked from here
+        check_scheduler(args.scheduler)
+    else:
         for d in devices:
             check_device(d)
     return Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
+
+
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """`UsageError` (one line, within about ``timeout`` seconds) unless ``address`` is a Dask
+    scheduler that answers and has at least one worker."""
+    from distributed import Client
+    from distributed.comm.addressing import parse_address, parse_host_port
+    try:
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+        with Client(address, timeout=timeout) as client:
+            client.wait_for_workers(1, timeout=timeout)
+    except Exception as err:  # noqa: BLE001 - malformed, unreachable, refused, TLS misconfigured, no workers
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UsageError(f"cannot use the Dask scheduler {address!r}: {why}") from None
 
 
 def _limit_threads(threads: int) -> None:
@@ -90,64 +122,107 @@ def _limit_threads(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def _call(fn: Callable[..., Any], task: Any, device: str | None, tokens: Any, threads: int) -> Any:
-    """Worker side: take a device (token queue or fixed), limit threads, run, give it back."""
+def _init_worker(threads: int) -> None:
+    """A local worker's start: Ctrl-C is the parent's to handle (it stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_threads(threads)
-    if tokens is None:
-        return fn(task, device or "cpu")
-    device = tokens.get()
-    try:
-        return fn(task, device)
-    finally:
-        tokens.put(device)
 
 
-@contextlib.contextmanager
-def _backend(placement: Placement) -> Iterator[None]:
-    if placement.backend == "dask":
-        from distributed import Client
-        with Client(placement.scheduler) as client, joblib.parallel_config(backend="dask"):
-            client.wait_for_workers(1, timeout=60)
-            yield
-    else:
-        yield
+def _call(fn: Callable[..., Any], task: Any, device: str, threads: int) -> Any:
+    """Dask worker side: limit threads, run."""
+    _limit_threads(threads)
+    return fn(task, device)
 
 
-def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Placement) -> Iterator[Any]:
-    """Yield ``fn(task, device)`` for every task, in order of completion.
+class _Worker:
+    """One local worker process pinned to a device; a fresh process replaces a dead one."""
+
+    def __init__(self, device: str, threads: int):
+        self.device, self.threads = device, threads
+        self._executor: ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Callable[[Any, str], Any], task: Any) -> Future:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(1, initializer=_init_worker, initargs=(self.threads,),
+                                                 env={"OMP_NUM_THREADS": str(self.threads)})
+        return self._executor.submit(fn, task, self.device)
+
+    def stop(self) -> None:
+        """Kill the process (idle, busy or dead) and wait until it is gone."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, kill_workers=True)
+            self._executor = None
+
+
+def worker_death(err: BaseException) -> str:
+    """One line for a worker process that died: loky's exit code, e.g. ``SIGKILL(-9)``."""
+    code = re.search(r"exit codes of the workers are \{(.*?)\}", str(err))
+    return (f"its worker process died ({code.group(1) if code else type(err).__name__}): "
+            "killed for memory, a segfault, or killed from outside")
+
+
+def _run_dask(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Placement, lost: Lost) -> Iterator[Any]:
+    from distributed import Client, as_completed
+    from distributed.scheduler import KilledWorker
+    threads = placement.threads_per_worker()
+    with Client(placement.scheduler, timeout=CONNECT_TIMEOUT_S) as client:
+        futures = {}
+        for i, task in enumerate(tasks):
+            device = placement.devices[i % len(placement.devices)]
+            futures[client.submit(_call, fn, task, device, threads, pure=False)] = (task, device)
+        try:
+            for future in as_completed(futures):
+                task, device = futures[future]
+                try:
+                    result = future.result()
+                except KilledWorker as err:  # Dask retried it on other workers; each of them died
+                    result = lost(task, device, f"its worker processes died: {str(err).splitlines()[0]}")
+                yield result
+        finally:
+            client.cancel(list(futures))
+
+
+def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Placement, lost: Lost) -> Iterator[Any]:
+    """Yield ``fn(task, device)`` for every task, in order of completion; a task whose worker
+    process died yields ``lost(task, device, why)`` instead (``why``: one line).
 
     ``fn`` must be importable by the workers (a module-level function).
     """
     if not tasks:
         return
-    threads = placement.threads_per_worker()
-    n_jobs = min(placement.workers, len(tasks))
-    tokens, manager = None, None
     if placement.backend == "dask":
-        calls = [joblib.delayed(_call)(fn, t, placement.devices[i % len(placement.devices)], None, threads)
-                 for i, t in enumerate(tasks)]
-    elif n_jobs == 1:
-        _limit_threads(threads)
-        for t in tasks:
-            yield fn(t, placement.devices[0])
+        yield from _run_dask(fn, tasks, placement, lost)
         return
-    else:
-        if placement.on_gpu:
-            manager = multiprocessing.Manager()
-            tokens = manager.Queue()
-            for _ in range(placement.jobs_per_device):
-                for d in placement.devices:
-                    tokens.put(d)
-        device = None if placement.on_gpu else "cpu"
-        calls = [joblib.delayed(_call)(fn, t, device, tokens, threads) for t in tasks]
+    threads = placement.threads_per_worker()
+    per = placement.jobs_per_device if placement.on_gpu else placement.jobs
+    devices = [d for _ in range(per) for d in placement.devices][:len(tasks)]
+    if len(devices) == 1:
+        _limit_threads(threads)
+        for task in tasks:
+            yield fn(task, devices[0])
+        return
+    workers = [_Worker(d, threads) for d in devices]
+    queue: deque[Any] = deque(tasks)
+    running: dict[Future, tuple[Any, _Worker]] = {}
     try:
-        with _backend(placement):
-            backend = None if placement.backend == "dask" else "loky"
-            yield from joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered",
-                                       pre_dispatch="n_jobs")(calls)
+        while queue or running:
+            busy = {w for _, w in running.values()}
+            for w in workers:
+                if queue and w not in busy:
+                    task = queue.popleft()
+                    running[w.submit(fn, task)] = (task, w)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                task, w = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool as err:
+                    w.stop()
+                    result = lost(task, w.device, worker_death(err))
+                yield result
     finally:
-        if manager is not None:
-            manager.shutdown()
+        for w in workers:
+            w.stop()
 
 
 def describe(result: dict[str, Any], metrics_text: Callable[[dict[str, Any]], str]) -> str:
@@ -163,16 +238,17 @@ def describe(result: dict[str, Any], metrics_text: Callable[[dict[str, Any]], st
 
 def run_with_progress(fn: Callable[[Any, str], list[dict[str, Any]]], tasks: Sequence[Any],
                       placement: Placement, total: int, unit: str, root: Path,
-                      summary: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+                      summary: Callable[[dict[str, Any]], str], lost: Lost) -> list[dict[str, Any]]:
     """`run_tasks` behind a progress bar over ``total`` cells, printing one line per finished
     cell (its path under ``root``, `describe` with ``summary``, wall time); returns the
     results of every cell."""
     done = []
     with tqdm(total=total, desc=f"{unit}s", unit=unit, file=sys.stderr, disable=not total) as bar:
-        for results in run_tasks(fn, tasks, placement):
+        for results in run_tasks(fn, tasks, placement, lost):
             for r in results:
                 rel = Path(r["path"]).relative_to(root)
-                bar.write(f"{rel}: {describe(r, summary)} [{r['wall']:.0f} s]", file=sys.stderr)
+                wall = f" [{r['wall']:.0f} s]" if r["wall"] is not None else ""
+                bar.write(f"{rel}: {describe(r, summary)}{wall}", file=sys.stderr)
                 bar.update(1)
                 done.append(r)
     return done

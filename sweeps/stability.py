@@ -15,7 +15,10 @@ the next run) and makes the exit code 1. At the end `analysis.stability` draws f
 tables into ``<out>/stability/<setting>/<dataset>/``.
 
 Cells of one objective that differ only in seed and noise dimension train together as one
-batched model (``--max-stack``; see `engine.trainer`).
+batched model (``--max-stack``; see `engine.trainer`). Which cells share a stack follows
+from the grid and ``--max-stack`` alone, so ``--jobs`` and interruptions never change a
+number; ``--max-stack`` does (up to float rounding), and each record names its stack.
+Ctrl-C or SIGTERM stops the workers and exits (130/143); rerun to resume.
 """
 from __future__ import annotations
 

@@ -10,6 +10,13 @@ more than one value, and every ``--grid KEY=V1,V2`` (a run field or a hyperparam
 recorded at a path made from that configuration (`store.sweep_dir`). A rerun skips exactly
 the cells whose finished record of the same configuration exists, so a killed sweep resumes
 where it stopped and a changed setting trains anew; ``--force`` retrains.
+
+Cells that can share a batched model are cut into stacks by the grid and ``--max-stack``
+alone (`sweeps.worker.stack_tasks`), so a cell's numbers do not depend on ``--jobs`` or on
+interruptions: a resumed stack with an unfinished member trains whole again, as in an
+uninterrupted sweep, and only its unfinished members' records are written. Every bad input
+is refused (exit 2, one line) before anything is written; Ctrl-C and SIGTERM stop the
+workers and end with one line (`cli.clean_exit`).
 """
 from __future__ import annotations
 
@@ -24,11 +31,11 @@ from typing import Any
 
 import data
 import store
-from cli import (Parser, UsageError, add_models_arg, add_out_arg, add_plugin_arg, fail, load_plugins,
+from cli import (Parser, UsageError, add_models_arg, add_out_arg, add_plugin_arg, clean_exit, fail, load_plugins,
                  parse_int_list, parse_models, parse_names, parse_overrides, parse_value)
-from engine import RunConfig, field_default
+from engine import MAX_STACK, RunConfig, field_default
 from sweeps.parallel import Placement, add_placement_args, crash_exit_code, placement_from_args, run_with_progress
-from sweeps.worker import Cell, Evaluator, evaluate_samples, run_task, stack_tasks
+from sweeps.worker import Cell, Evaluator, evaluate_samples, record_lost, run_task, stack_tasks
 
 RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"model", "dataset", "seed", "hp"}
 LIST_OPTIONS = {"noise_dim": "noise_dims", "width": "widths", "arch": "arch"}  # axis field -> option
@@ -101,7 +108,10 @@ class Sweep:
                             "(checked against its default's type and range)")
         add_placement_args(p, f"{self.unit}s")
         p.add_argument("--max-stack", type=int, default=d["max_stack"],
-                       help=f"most {self.unit}s trained as one batched model (default {d['max_stack']})")
+                       help=f"most {self.unit}s trained as one batched model (default {d['max_stack']}). Part of "
+                            "the experiment: a stacked run agrees with the same run alone only up to float "
+                            "rounding, so keep it fixed to reproduce numbers bit for bit (--jobs never changes "
+                            "them); each record names its stack")
         add_out_arg(p, Path("results"), "results root")
         p.add_argument("--force", action="store_true", help=f"retrain {self.unit}s that already have a record")
         p.add_argument("--no-figures", action="store_true", help="skip the tables and figures at the end")
@@ -120,8 +130,9 @@ class Sweep:
         if args.grid:  # a --grid study keeps the always-swept fields at one value unless asked
             defaults.update({k: [field_default(k)] for k in defaults if k in self.axes})
         values = {
-            "noise_dim": parse_int_list(args.noise_dims, "--noise-dims") if args.noise_dims else defaults["noise_dim"],
-            "width": parse_int_list(args.widths, "--widths") if args.widths else defaults["width"],
+            "noise_dim": (parse_int_list(args.noise_dims, "--noise-dims") if args.noise_dims is not None
+                          else defaults["noise_dim"]),
+            "width": parse_int_list(args.widths, "--widths") if args.widths is not None else defaults["width"],
             "arch": parse_names(args.arch, "--arch"),
         }
         axes = {k: list(dict.fromkeys(v)) for k, v in values.items() if k in self.axes or len(set(v)) > 1}
@@ -154,8 +165,8 @@ class Sweep:
         preset = self.presets[args.preset]
         axes, fixed = self.parse_axes(args, preset)
         seeds = list(dict.fromkeys(parse_int_list(args.seeds, "--seeds", minimum=0)))
-        if args.max_stack < 1:
-            raise UsageError("--max-stack must be at least 1")
+        if not 1 <= args.max_stack <= MAX_STACK:
+            raise UsageError(f"--max-stack must be in 1..{MAX_STACK}")
         placement = placement_from_args(args)
         overrides = parse_overrides(args.set)
         base = {"steps": args.steps if args.steps is not None else preset["steps"],
@@ -175,34 +186,47 @@ class Sweep:
         except (ValueError, TypeError) as err:
             raise UsageError(str(err)) from None
         store.ensure_writable(args.out)
+        store.check_names(max((c.path for c in cells), key=lambda p: max(map(len, p.parts))))
         return Plan(cells, placement, plugins)
 
     def main(self, argv: list[str] | None = None) -> int:
         parser = self.build_parser()
         args = parser.parse_args(argv)
+        with clean_exit(parser.prog, "; finished records are kept: rerun the same command to resume"):
+            return self.run(parser, args)
+
+    def run(self, parser: Parser, args: argparse.Namespace) -> int:
+        """Plan (every check before any work), train what is not finished, report."""
         try:
             plan = self.plan(args)
             root = args.out / self.name
             store.clean_partial(root)
-            todo = []
+            pending = []
             for cell in plan.cells:
                 state = store.state(cell.path, cell.config.key())
                 if state.startswith("damaged"):
                     print(f"{cell.path.relative_to(root)}: {state}; training it again", file=sys.stderr)
                 if args.force or state != "finished":
-                    todo.append(cell)
-            evaluators = self.prepare(args, list(dict.fromkeys(c.config.dataset for c in plan.cells)), todo)
+                    pending.append(cell)
+            evaluators = self.prepare(args, list(dict.fromkeys(c.config.dataset for c in plan.cells)), pending)
         except (UsageError, PermissionError) as err:
             fail(parser.prog, str(err))
-        print(f"{len(plan.cells)} {self.unit}s ({len(plan.cells) - len(todo)} already finished), "
-              f"{plan.placement.workers} worker(s) on {','.join(plan.placement.devices)}", file=sys.stderr)
-        tasks = stack_tasks(self.name, todo, evaluators.__getitem__, plan.plugins, plan.placement.workers,
-                            args.max_stack)
+        tasks = stack_tasks(self.name, plan.cells, pending, evaluators.__getitem__, plan.plugins, args.max_stack)
+        print(f"{len(plan.cells)} {self.unit}s ({len(plan.cells) - len(pending)} already finished), {len(tasks)} "
+              f"stack(s) to train, {min(plan.placement.workers, len(tasks))} worker(s) on "
+              f"{','.join(plan.placement.devices)}", file=sys.stderr)
+        along = sum(len(t.cells) - len(t.pending) for t in tasks)
+        if along:
+            print(f"{along} finished {self.unit}(s) train again with the unfinished {self.unit}s of their stack, "
+                  "so every run computes what it computes in an uninterrupted sweep; their records are kept",
+                  file=sys.stderr)
         t0 = time.perf_counter()
-        results = run_with_progress(run_task, tasks, plan.placement, len(todo), self.unit, root, self.summary)
-        if todo:
-            print(f"trained {len(todo)} {self.unit}s in {time.perf_counter() - t0:.0f} s; peak worker memory "
-                  f"{max(r['rss'] for r in results):.0f} MB", file=sys.stderr)
+        results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, self.summary,
+                                    record_lost)
+        if pending:
+            rss = [r["rss"] for r in results if r["rss"] is not None]
+            print(f"trained {len(pending)} {self.unit}s in {time.perf_counter() - t0:.0f} s"
+                  + (f"; peak worker memory {max(rss):.0f} MB" if rss else ""), file=sys.stderr)
         if not args.no_figures:
             settings = dict.fromkeys(store.setting_dir(args.out, self.name, c.config.to_dict(), dict(c.axes))
                                      for c in plan.cells)

@@ -22,11 +22,11 @@ import store
 from analysis.figures import save_scatter
 from analysis.process import config_title, save_process
 from analysis.traces import write_traces
-from cli import (Parser, UsageError, add_models_arg, add_out_arg, add_plugin_arg, check_device, fail, load_plugins,
-                 parse_int_list, parse_models, parse_overrides)
+from cli import (Parser, UsageError, add_data_args, add_models_arg, add_out_arg, add_plugin_arg, check_counts,
+                 check_device, clean_exit, fail, load_plugins, open_dataset, parse_int_list, parse_models, parse_overrides)
 from engine import RunConfig, Trainer, field_default
 from metrics.ring import reference_samples
-from sweeps.worker import evaluate_samples, save_outcome
+from sweeps.worker import evaluate_samples, save_outcome, stack_info
 
 DEFAULT = field_default
 
@@ -62,7 +62,9 @@ def build_parser() -> Parser:
     p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default 1, fastest for these small networks)")
-    add_out_arg(p, None, "record directory (default results/runs/<model>-<dataset>-nz<N>-w<W>-s<seed>)")
+    add_data_args(p)
+    add_out_arg(p, None, "record directory (default results/runs/<model>-<dataset>-nz<N>-w<W>-s<seed>); an existing "
+                         "record there is replaced, any other existing file or folder is refused")
     add_plugin_arg(p)
     return p
 
@@ -82,19 +84,26 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with clean_exit(parser.prog, "; nothing was recorded"):
+        return run(parser, args)
+
+
+def run(parser: Parser, args: argparse.Namespace) -> int:
+    """Check everything (nothing is written before), train, record, print the metrics."""
     try:
         cfg = config_from_args(args)
         device = check_device(args.device)
-        if args.threads < 1:
-            raise UsageError("--threads must be at least 1")
+        check_counts(threads=args.threads)
         out = args.out or Path("results/runs") / f"{cfg.model}-{cfg.dataset}-nz{cfg.noise_dim}-w{cfg.width}-s{cfg.seed}"
         snaps = parse_int_list(args.snapshot_steps, "--snapshot-steps", minimum=0) if args.snapshot_steps else []
         if any(s > cfg.steps for s in snaps):
             raise UsageError(f"--snapshot-steps must lie in 0..{cfg.steps}")
-        store.ensure_writable(out.parent)
+        store.ensure_record_target(out)
+        open_dataset(cfg.dataset, args.data_root, args.download)
         trainer = Trainer([cfg], device, snapshot_steps=snaps)
     except (UsageError, PermissionError, ValueError) as err:
         fail(parser.prog, str(err))
+    store.clean_partial(out.parent, out.name)  # what a killed run of this --out left
     torch.set_num_threads(args.threads)
 
     with tqdm(total=cfg.steps, desc=f"{cfg.model} on {cfg.dataset}", unit="step", file=sys.stderr) as bar:
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # noqa: BLE001 - the record matters more than its pictures
             print(f"warning: could not draw a figure: {type(err).__name__}: {err}", file=sys.stderr)
 
-    save_outcome(outcome, out, evaluation, extra=figures)
+    save_outcome(outcome, out, evaluation, run={"stack": stack_info([cfg], 0)}, extra=figures)
     m = evaluation.metrics
     status = outcome.status if outcome.reason is None else f"{outcome.status}: {outcome.reason}"
     ms = 1e3 * outcome.wall_time / max(1, trainer.steps_done)

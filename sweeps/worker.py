@@ -1,13 +1,20 @@
 """The one worker every command trains through: train a stack of runs, score each run,
 store it as a record. A crash inside a task is recorded for each of its cells, not raised,
-so the other tasks of a sweep go on.
+so the other tasks of a sweep go on; so is a task whose worker process died
+(`record_lost`, called by the parent).
+
+Stacks are a pure function of the sweep's cells and ``--max-stack`` (`stack_tasks`), never
+of the worker count or of what an earlier, interrupted run finished: a stacked run does
+not compute bit for bit what it computes alone (batched kernels and the fused optimiser
+round differently), so the same membership is what makes a cell's numbers the same
+however the sweep is run. Every record says which stack it trained in (``run["stack"]``).
 """
 from __future__ import annotations
 
 import resource
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,12 +75,26 @@ class Cell:
 
 @dataclass(frozen=True)
 class Task:
-    """One stack of cells to train together; the plugins the worker must load first."""
+    """One stack of cells trained together, and the plugins the worker must load first.
+    Only the ``pending`` cells (indices into ``cells``) are scored and recorded; the others
+    already have finished records and train along, so that every run of the stack computes
+    what it computes in an uninterrupted sweep."""
 
     sweep: str
     cells: tuple[Cell, ...]
     evaluate: Evaluator
     plugins: tuple[str, ...] = ()
+    pending: tuple[int, ...] = ()
+
+    def stack(self, index: int) -> dict[str, Any]:
+        """What a record says about the stack it trained in (see `stack_info`)."""
+        return stack_info([c.config for c in self.cells], index)
+
+
+def stack_info(configs: Sequence[RunConfig], index: int) -> dict[str, Any]:
+    """``{"size", "index", "members"}``: the stack's size, this run's place in it and every
+    member's configuration key, so a reader can see which runs trained together."""
+    return {"size": len(configs), "index": index, "members": [c.key() for c in configs]}
 
 
 def peak_rss_mb() -> float:
@@ -84,73 +105,94 @@ def peak_rss_mb() -> float:
 def save_outcome(outcome: RunOutcome, path: Path, evaluation: Evaluation, sweep: str = "train",
                  axes: dict[str, Any] | None = None, run: dict[str, Any] | None = None,
                  extra: Callable[[Path], None] | None = None) -> store.Record:
-    """Write one finished run's record (see `store.records`) and return it."""
+    """Write one finished run's record (see `store.records`) and return it; ``run`` adds to
+    what the record says about the run (its ``stack``, peak memory)."""
     cfg = outcome.config
     record = store.Record(
         config=cfg.to_dict(), status=outcome.status, sweep=sweep, axes=dict(axes or {}), reason=outcome.reason,
         diverged_at=outcome.diverged_at, metrics=evaluation.metrics, scoring=evaluation.scoring,
         objective=objectives.get(cfg.model).describe(),
-        run={"device": outcome.device, "wall_time_s": outcome.wall_time, "stack_size": outcome.stack_size,
-             **(run or {})},
+        run={"device": outcome.device, "wall_time_s": outcome.wall_time, **(run or {})},
         provenance=store.provenance())
     trace = pd.DataFrame(outcome.trace, columns=outcome.diag_names).dropna(how="all")
     return store.write(path, record, trace=trace, generator=outcome.generator_state, snapshots=outcome.snapshots,
                        extra=extra, **evaluation.files)
 
 
-def record_crash(task: Task, device: str, err: BaseException, t0: float) -> list[dict[str, Any]]:
-    """Write a ``crashed`` record (reason and traceback) for each cell of a failed task and
-    return the parent's result rows; crashed records are retried by the next run."""
-    reason = f"{type(err).__name__}: {err}"
-    tb = traceback.format_exc()
-    for cell in task.cells:
-        store.write(cell.path, store.Record(config=cell.config.to_dict(), status="crashed", sweep=task.sweep,
-                                            axes=dict(cell.axes), reason=reason, traceback=tb,
-                                            run={"device": device}, provenance=store.provenance()))
-    return [{"path": str(c.path), "status": "crashed", "reason": reason, "metrics": {},
-             "wall": time.perf_counter() - t0, "rss": peak_rss_mb()} for c in task.cells]
+def record_crash(task: Task, cells: Sequence[Cell], device: str, reason: str, details: str,
+                 wall: float | None, rss: float | None) -> list[dict[str, Any]]:
+    """Write a ``crashed`` record (``reason`` in one line, ``details`` such as the traceback)
+    for each of ``cells`` and return the parent's result rows; crashed records are retried
+    by the next run. A crash record that cannot be written (a full disk) is said in its row."""
+    rows = []
+    for cell in cells:
+        why = reason
+        try:
+            store.write(cell.path, store.Record(config=cell.config.to_dict(), status="crashed", sweep=task.sweep,
+                                                axes=dict(cell.axes), reason=reason, traceback=details,
+                                                run={"device": device, "stack": task.stack(task.cells.index(cell))},
+                                                provenance=store.provenance()))
+        except OSError as err:
+            why = f"{reason}; its crash record could not be written either ({err.strerror or err})"
+        rows.append({"path": str(cell.path), "status": "crashed", "reason": why, "metrics": {}, "wall": wall,
+                     "rss": rss})
+    return rows
+
+
+def record_lost(task: Task, device: str, why: str) -> list[dict[str, Any]]:
+    """The parent's record of a task whose worker process died (``why``, one line): every
+    pending cell is recorded as crashed."""
+    return record_crash(task, [task.cells[i] for i in task.pending], device, why, why, None, None)
 
 
 def run_task(task: Task, device: str) -> list[dict[str, Any]]:
-    """Train one stack, score and record each run; returns one result row per cell."""
+    """Train one stack, score and record each pending run; returns one result row per
+    pending cell."""
     t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
     try:
         for plugin in task.plugins:
             objectives.load_plugin(plugin)
         trainer = Trainer([c.config for c in task.cells], device)
         trainer.train()
-        rows = []
-        for cell, outcome in zip(task.cells, trainer.outcomes()):
+        outcomes = trainer.outcomes()
+        for i in task.pending:
+            cell, outcome = task.cells[i], outcomes[i]
             evaluation = task.evaluate(outcome, trainer.dataset, device)
             rss = peak_rss_mb()
-            save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes), {"peak_rss_mb": rss})
+            save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes),
+                         {"stack": task.stack(i), "peak_rss_mb": rss})
             rows.append({"path": str(cell.path), "status": outcome.status, "reason": outcome.reason,
                          "metrics": evaluation.metrics, "wall": time.perf_counter() - t0, "rss": rss})
         return rows
     except Exception as err:  # noqa: BLE001 - every crash is recorded and reported by the parent
-        return record_crash(task, device, err, t0)
+        rest = [task.cells[i] for i in task.pending[len(rows):]]  # the runs recorded so far stay
+        return rows + record_crash(task, rest, device, f"{type(err).__name__}: {err}", traceback.format_exc(),
+                                   time.perf_counter() - t0, peak_rss_mb())
 
 
-def stack_tasks(sweep: str, cells: Sequence[Cell], evaluate: Callable[[str], Evaluator], plugins: tuple[str, ...],
-                workers: int, max_stack: int) -> list[Task]:
-    """Group stackable cells into tasks, splitting groups so there are enough tasks to keep
-    the workers busy: the largest stack size (<= max_stack) that still yields >= 2 tasks per
-    worker (or one task per cell, if fewer) is used. Tasks are ordered most expensive first:
-    every generator step makes 1 + critic_steps passes through a critic of fixed width and
-    the generator, so a 5-critic-step MMD-GAN stack of width 20 still outlasts any
-    single-critic stack, and longest first keeps the tail short."""
+def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], evaluate: Callable[[str], Evaluator],
+                plugins: tuple[str, ...], max_stack: int) -> list[Task]:
+    """The tasks of a sweep: its ``cells`` that can train together (equal
+    `RunConfig.stack_key`), in plan order, cut into consecutive stacks of at most
+    ``max_stack``; one task per stack with a ``pending`` cell (its finished members train
+    along). Membership depends on the cells and ``max_stack`` alone (see the module
+    docstring); a sweep with fewer stacks than workers leaves workers idle rather than
+    change it.
+
+    Tasks are ordered most expensive first: every generator step makes 1 + critic_steps
+    passes through a critic of fixed width and the generator, so a 5-critic-step MMD-GAN
+    stack of width 20 still outlasts any single-critic stack, and longest first keeps the
+    tail short."""
     groups: dict[tuple, list[Cell]] = {}
     for c in cells:
         groups.setdefault(c.config.stack_key(), []).append(c)
-    want = min(len(cells), 2 * workers)
-    size = max(1, max_stack)
-    while size > 1 and sum(-(-len(g) // size) for g in groups.values()) < want:
-        size -= 1
-    stacks = [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+    stacks = [g[i:i + max_stack] for g in groups.values() for i in range(0, len(g), max_stack)]
+    pending = set(pending)
 
-    def cost(stack: list[Cell]) -> float:
+    def cost(stack: Sequence[Cell]) -> float:
         c = stack[0].config
         critic = objectives.get(c.model).critic_steps(c.hyperparameters)
         return len(stack) * c.steps * (1 + critic) * (ArchConfig.critic_width ** 2 + c.width ** 2 / 4)
-    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins)
-            for s in sorted(stacks, key=cost, reverse=True)]
+    todo = [(s, tuple(i for i, c in enumerate(s) if c in pending)) for s in sorted(stacks, key=cost, reverse=True)]
+    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx) for s, idx in todo if idx]

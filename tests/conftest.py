@@ -20,3 +20,15 @@ def run_cli():
         return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
                               timeout=timeout, cwd=cwd or ROOT, env=env)
     return run
+
+
+@pytest.fixture
+def isolated_registry():
+    """Objectives a test registers (plugins) are forgotten afterwards; torch's thread count
+    (which a sweep sets) is restored."""
+    from objectives import registry
+    before, threads = set(registry.REGISTRY), torch.get_num_threads()
+    yield
+    for name in set(registry.REGISTRY) - before:
+        registry.unregister(name)
+    torch.set_num_threads(threads)

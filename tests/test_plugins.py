@@ -9,10 +9,8 @@ from pathlib import Path
 import matplotlib.image
 import pandas as pd
 import pytest
-import torch
 
 import objectives
-from objectives import registry
 from sweeps.stability import main as stability
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,15 +50,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def isolated_registry(monkeypatch):
-    """Objectives a test registers are forgotten afterwards; torch's thread count (which the
-    sweep sets) is restored."""
-    before, threads = set(registry.REGISTRY), torch.get_num_threads()
-    yield
-    for name in set(registry.REGISTRY) - before:
-        registry.unregister(name)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("isolated_registry")
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

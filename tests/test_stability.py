@@ -62,7 +62,7 @@ def test_two_datasets_form_one_pool_ordered_longest_first(tmp_path):
         ["--model", "gan,mmdgan,gram", "--dataset", "ring2d,ring3d", "--out", str(tmp_path)])
     cells = sweep.plan(args).cells
     assert len(cells) == 2 * 3 * 12 and {c.config.dataset for c in cells} == {"ring2d", "ring3d"}
-    stacks = stack_tasks("stability", cells, lambda d: None, (), workers=2, max_stack=16)
+    stacks = stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=16)
     assert len(stacks) == 2 * 3 * 3  # one stack per (dataset, objective, width)
     assert all(len({c.config.stack_key() for c in s.cells}) == 1 and len(s.cells) == 4 for s in stacks)
     models = [s.cells[0].config.model for s in stacks]

@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 site=$(uv run python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 rm -rf benchmarks/device_site && mkdir -p benchmarks/device_site
-for pkg in tabulate torch_fidelity threadpoolctl.py; do cp -r "$site/$pkg" benchmarks/device_site/; done
+for pkg in tabulate torch_fidelity threadpoolctl.py pytest _pytest pluggy iniconfig py.py; do cp -r "$site/$pkg" benchmarks/device_site/; done
 du -sh benchmarks/device_site

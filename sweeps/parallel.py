@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ class Placement:
 
     devices: tuple[str, ...] = ("cpu",)
     jobs: int = 1  # CPU workers (ignored for GPUs, where jobs_per_device counts)
-    jobs_per_device: int = 1
+    jobs_per_device: int | None = 1  # None: chosen by `fitted` from the tasks and the devices' memory
     backend: str = "loky"  # or "dask"
     scheduler: str | None = None
     threads: int = 1  # torch threads per CPU worker
@@ -62,10 +62,23 @@ class Placement:
 
     @property
     def workers(self) -> int:
-        return len(self.devices) * self.jobs_per_device if self.on_gpu else self.jobs
+        return len(self.devices) * (self.jobs_per_device or 1) if self.on_gpu else self.jobs
 
     def threads_per_worker(self) -> int:
         return 1 if self.on_gpu else self.threads
+
+    def fitted(self, tasks: int) -> Placement:
+        """With ``jobs_per_device`` unset, as many workers per GPU as the ``tasks`` need, at
+        most `MAX_GPU_WORKERS` and one per `GPU_WORKER_GIB` GiB of the emptiest device's free
+        memory (each worker process holds its own CUDA context and stacks)."""
+        if not self.on_gpu or self.jobs_per_device is not None:
+            return self
+        per_device = -(-max(1, tasks) // len(self.devices))
+        if self.backend != "dask":
+            import torch
+            free = min(torch.cuda.mem_get_info(torch.device(d))[0] for d in self.devices)
+            per_device = min(per_device, max(1, int(free / 2**30 // GPU_WORKER_GIB)))
+        return replace(self, jobs_per_device=min(per_device, MAX_GPU_WORKERS))
 
 
 def add_placement_args(parser: argparse.ArgumentParser, unit: str = "cells") -> None:
@@ -75,16 +88,22 @@ def add_placement_args(parser: argparse.ArgumentParser, unit: str = "cells") -> 
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per CPU worker (default 1, fastest for these small networks)")
     parser.add_argument("--devices", default="cpu", help="cpu (default) or a comma list like cuda:0,cuda:1")
-    parser.add_argument("--jobs-per-device", type=int, default=1, help=f"concurrent {unit} per GPU (default 1)")
+    parser.add_argument("--jobs-per-device", type=int,
+                        help=f"concurrent {unit} per GPU (default: as many as there are stacks to train, up to "
+                             f"{MAX_GPU_WORKERS} and one per {GPU_WORKER_GIB} GiB of the device's free memory)")
     parser.add_argument("--backend", choices=["loky", "dask"], default="loky",
                         help="loky (local worker processes, default) or dask (a Dask cluster; needs --scheduler)")
     parser.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
 
 
+MAX_GPU_WORKERS = 8  # worker processes per GPU when --jobs-per-device is not given
+GPU_WORKER_GIB = 4  # free device memory to keep per such worker
+
+
 def placement_from_args(args: argparse.Namespace) -> Placement:
     """Validate the options of `add_placement_args` (and reach the Dask scheduler); bad
     input raises `UsageError`."""
-    check_counts(jobs=args.jobs, threads=args.threads, jobs_per_device=args.jobs_per_device)
+    check_counts(jobs=args.jobs, threads=args.threads, jobs_per_device=args.jobs_per_device or 1)
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     if not devices:
         raise UsageError("--devices is empty")
@@ -194,7 +213,7 @@ def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
         yield from _run_dask(fn, tasks, placement, lost)
         return
     threads = placement.threads_per_worker()
-    per = placement.jobs_per_device if placement.on_gpu else placement.jobs
+    per = (placement.jobs_per_device or 1) if placement.on_gpu else placement.jobs
     devices = [d for _ in range(per) for d in placement.devices][:len(tasks)]
     if len(devices) == 1:
         _limit_threads(threads)

@@ -25,7 +25,7 @@ import itertools
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class Sweep:
     presets: Mapping[str, Mapping[str, Any]]  # per preset: steps, batch, n_samples, noise_dims, widths
     axes: tuple[str, ...]  # fields always swept, in figure order
     defaults: Mapping[str, Any]  # option defaults: models, dataset, arch, seeds, noise, max_stack
+    stacks_on_gpu: bool = True  # on GPUs, train whole grids as one stack (small networks)
     epilog: str = ""
 
     # --- hooks -------------------------------------------------------------------------
@@ -107,8 +108,9 @@ class Sweep:
                        help="override a hyperparameter of every objective that has it, e.g. lr=5e-4 "
                             "(checked against its default's type and range)")
         add_placement_args(p, f"{self.unit}s")
-        p.add_argument("--max-stack", type=int, default=d["max_stack"],
-                       help=f"most {self.unit}s trained as one batched model (default {d['max_stack']}). Part of "
+        p.add_argument("--max-stack", type=int,
+                       help=f"most {self.unit}s trained as one batched model (default {d['max_stack']} on CPU; on "
+                            "GPUs a whole grid of one objective and data set, widths padded: see README). Part of "
                             "the experiment: a stacked run agrees with the same run alone only up to float "
                             "rounding, so keep it fixed to reproduce numbers bit for bit (--jobs never changes "
                             "them); each record names its stack")
@@ -165,9 +167,11 @@ class Sweep:
         preset = self.presets[args.preset]
         axes, fixed = self.parse_axes(args, preset)
         seeds = list(dict.fromkeys(parse_int_list(args.seeds, "--seeds", minimum=0)))
+        placement = placement_from_args(args)
+        if args.max_stack is None:  # CPU: stacks of one width; GPU: whole grids (launch-bound, memory to spare)
+            args.max_stack = MAX_STACK if placement.on_gpu and self.stacks_on_gpu else self.defaults["max_stack"]
         if not 1 <= args.max_stack <= MAX_STACK:
             raise UsageError(f"--max-stack must be in 1..{MAX_STACK}")
-        placement = placement_from_args(args)
         overrides = parse_overrides(args.set)
         base = {"steps": args.steps if args.steps is not None else preset["steps"],
                 "batch": args.batch if args.batch is not None else preset["batch"],
@@ -211,7 +215,9 @@ class Sweep:
             evaluators = self.prepare(args, list(dict.fromkeys(c.config.dataset for c in plan.cells)), pending)
         except (UsageError, PermissionError) as err:
             fail(parser.prog, str(err))
-        tasks = stack_tasks(self.name, plan.cells, pending, evaluators.__getitem__, plan.plugins, args.max_stack)
+        tasks = stack_tasks(self.name, plan.cells, pending, evaluators.__getitem__, plan.plugins, args.max_stack,
+                            mixed_widths=plan.placement.on_gpu)
+        plan = replace(plan, placement=plan.placement.fitted(len(tasks)))
         print(f"{len(plan.cells)} {self.unit}s ({len(plan.cells) - len(pending)} already finished), {len(tasks)} "
               f"stack(s) to train, {min(plan.placement.workers, len(tasks))} worker(s) on "
               f"{','.join(plan.placement.devices)}", file=sys.stderr)

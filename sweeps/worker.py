@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,11 @@ import objectives
 import store
 from data.images import to_uint8
 from engine import RunConfig, RunOutcome, Trainer
-from metrics.images import ImageScoring
 from metrics.ring import toy_metrics
 from models import ArchConfig
+
+if TYPE_CHECKING:  # torch-fidelity (and torchvision) load only where images are scored
+    from metrics.images import ImageScoring
 
 
 @dataclass
@@ -172,13 +174,13 @@ def run_task(task: Task, device: str) -> list[dict[str, Any]]:
 
 
 def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], evaluate: Callable[[str], Evaluator],
-                plugins: tuple[str, ...], max_stack: int) -> list[Task]:
+                plugins: tuple[str, ...], max_stack: int, mixed_widths: bool = False) -> list[Task]:
     """The tasks of a sweep: its ``cells`` that can train together (equal
-    `RunConfig.stack_key`), in plan order, cut into consecutive stacks of at most
-    ``max_stack``; one task per stack with a ``pending`` cell (its finished members train
-    along). Membership depends on the cells and ``max_stack`` alone (see the module
-    docstring); a sweep with fewer stacks than workers leaves workers idle rather than
-    change it.
+    `RunConfig.stack_key`; with ``mixed_widths``, as on GPUs, runs of every generator width
+    too), in plan order, cut into consecutive stacks of at most ``max_stack``; one task per
+    stack with a ``pending`` cell (its finished members train along). Membership depends on
+    the cells, ``max_stack`` and the device kind alone (see the module docstring); a sweep
+    with fewer stacks than workers leaves workers idle rather than change it.
 
     Tasks are ordered most expensive first: every generator step makes 1 + critic_steps
     passes through a critic of fixed width and the generator, so a 5-critic-step MMD-GAN
@@ -186,13 +188,14 @@ def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], ev
     tail short."""
     groups: dict[tuple, list[Cell]] = {}
     for c in cells:
-        groups.setdefault(c.config.stack_key(), []).append(c)
+        groups.setdefault(c.config.stack_key(mixed_widths), []).append(c)
     stacks = [g[i:i + max_stack] for g in groups.values() for i in range(0, len(g), max_stack)]
     pending = set(pending)
 
     def cost(stack: Sequence[Cell]) -> float:
         c = stack[0].config
         critic = objectives.get(c.model).critic_steps(c.hyperparameters)
-        return len(stack) * c.steps * (1 + critic) * (ArchConfig.critic_width ** 2 + c.width ** 2 / 4)
+        width = max(cell.config.width for cell in stack)
+        return len(stack) * c.steps * (1 + critic) * (ArchConfig.critic_width ** 2 + width ** 2 / 4)
     todo = [(s, tuple(i for i, c in enumerate(s) if c in pending)) for s in sorted(stacks, key=cost, reverse=True)]
     return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx) for s, idx in todo if idx]

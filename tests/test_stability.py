@@ -195,3 +195,22 @@ def test_changed_settings_train_again_and_report_the_new_configuration(tmp_path,
     assert rebuild([str(tmp_path), "--no-figures"]) == 0
     tables = capsys.readouterr().out
     assert tables.count("## ring2d") == 2 and "steps 40, batch 64" in tables and "steps 300, batch 200" in tables
+
+
+def test_on_gpus_a_stack_holds_a_whole_grid_and_workers_fit_the_tasks(tmp_path, monkeypatch):
+    """On a GPU (launch-bound, memory to spare) every objective's grid on a data set, all
+    widths and seeds, is one stack; workers per device follow the tasks and free memory."""
+    import torch
+    from sweeps.parallel import Placement
+    sweep = stability.StabilitySweep()
+    args = sweep.build_parser().parse_args(["--models", "gan,gram", "--dataset", "ring2d,ring3d", "--seeds",
+                                            "0,1,2,3,4", "--out", str(tmp_path)])
+    cells = sweep.plan(args).cells
+    tasks = stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=1024, mixed_widths=True)
+    assert [len(t.cells) for t in tasks] == [60] * 4
+    assert all({c.config.width for c in t.cells} == {20, 100, 200} for t in tasks)
+    assert len(stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=20, mixed_widths=True)) == 12
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (20 * 2**30, 80 * 2**30))
+    gpu = Placement(devices=("cuda:0",), jobs_per_device=None)
+    assert gpu.fitted(24).jobs_per_device == 5 and gpu.fitted(3).jobs_per_device == 3
+    assert Placement(devices=("cuda:0",), jobs_per_device=2).fitted(24).jobs_per_device == 2

@@ -172,17 +172,26 @@ def caption(summary: pd.DataFrame, labels: dict[str, str], metric: str) -> str:
             f"(n/m): only n of m seeds finished. {BOLD_RULE[0].upper() + BOLD_RULE[1:]}. Features: {feats}.")
 
 
-def write_tables(summary: pd.DataFrame, axes: Sequence[str], labels: dict[str, str], out_dir: Path,
-                 setting: str) -> dict[str, str]:
-    """The markdown and LaTeX tables per metric; returns the markdown texts."""
-    texts = {}
+def captioned_tables(df: pd.DataFrame, axes: Sequence[str], setting: str
+                     ) -> tuple[pd.DataFrame, dict[str, tuple[pd.DataFrame, str]]]:
+    """The summary of one setting's rows (`load`) and, per metric with values, its paper
+    table (index as columns) and caption."""
+    summary = summarise(df, axes)
+    labels = dict(zip(df["features"], df["features_label"]))
+    out = {}
     for metric in TABLES:
-        table = paper_table(summary, metric, axes)
-        if table.empty:
-            continue
-        cap = caption(summary[summary[f"{metric}_n"] > 0], labels, metric) + f" Setting: {setting}."
-        table = table.reset_index()
-        lead = len(table.columns) - len(set(summary["label"]) & set(table.columns))
+        table = paper_table(summary, metric, axes) if not summary.empty else pd.DataFrame()
+        if not table.empty:
+            cap = caption(summary[summary[f"{metric}_n"] > 0], labels, metric) + f" Setting: {setting}."
+            out[metric] = (table.reset_index(), cap)
+    return summary, out
+
+
+def write_tables(tables: dict[str, tuple[pd.DataFrame, str]], objectives: set[str], out_dir: Path) -> dict[str, str]:
+    """The markdown and LaTeX file of every (table, caption); returns the markdown texts."""
+    texts = {}
+    for metric, (table, cap) in tables.items():
+        lead = len(table.columns) - len(objectives & set(table.columns))
         texts[metric] = to_markdown(table, cap)
         store.write_text(out_dir / f"{metric}.md", texts[metric])
         store.write_text(out_dir / f"{metric}.tex", to_latex(table, cap, f"tab:{metric}", lead))
@@ -246,11 +255,9 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     tables, figs = out_dir / "tables", out_dir / "figures"
     tables.mkdir(parents=True, exist_ok=True)
     store.write_text(tables / "records.csv", df.drop(columns=["path"]).to_csv(index=False))
-    summary = summarise(df, axes)
+    summary, captioned = captioned_tables(df, axes, f"{records[0].setting} ({describe_setting(records[0])})")
     store.write_text(tables / "summary.csv", summary.to_csv(index=False))
-    labels = dict(zip(df["features"], df["features_label"]))
-    setting = f"{records[0].setting} ({describe_setting(records[0])})"
-    texts = write_tables(summary, axes, labels, tables, setting)
+    texts = write_tables(captioned, set(df["label"]), tables)
     if figures:
         figs.mkdir(parents=True, exist_ok=True)
         draw_sample_grids(df, figs, formats)

@@ -83,6 +83,7 @@ def scatter_panel(ax, data: np.ndarray, samples: np.ndarray, max_points: int = 2
         ax.scatter(s[:, 0], s[:, 1], s[:, 2], c=SAMPLE_COLOUR, **kw)
         ax.set_zlim(-lim, lim)
         ax.zaxis.set_major_locator(MaxNLocator(3, integer=True))
+        ax.set_box_aspect(None, zoom=0.8)  # room for the tick labels inside the panel
     else:
         ax.scatter(d[:, 0], d[:, 1], c=DATA_COLOUR, **kw)
         ax.scatter(s[:, 0], s[:, 1], c=SAMPLE_COLOUR, **kw)

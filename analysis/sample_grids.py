@@ -75,9 +75,8 @@ def _panel(ax, run: pd.Series | None, reference: np.ndarray, lim: float, size: f
         put = ax.text2D if hasattr(ax, "text2D") else ax.text
         put(0.97, 0.03, f"{off:.0%} off-panel", transform=ax.transAxes, ha="right", va="bottom", fontsize=4.5)
     failed = not bool(run.get("success", False))
-    if failed and hasattr(ax, "text2D"):  # 3-D axes have no spines to colour
-        ax.add_artist(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, ec=FAIL_COLOUR, lw=1.2,
-                                clip_on=False))
+    if failed and hasattr(ax, "text2D"):  # 3-D axes have no spines to colour, nor room for 2-D artists
+        ax.figure.add_artist(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, ec=FAIL_COLOUR, lw=1.2))
     elif failed:
         for spine in ax.spines.values():
             spine.set(edgecolor=FAIL_COLOUR, linewidth=1.2)

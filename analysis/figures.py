@@ -43,6 +43,7 @@ def save_figure(fig: plt.Figure, path: Path | str, formats: Sequence[str] | None
     own = path.suffix.lstrip(".").lower()
     stem = path.with_suffix("") if own in FORMATS else path  # "lr=0.001" is not a suffix
     formats = list(formats or [own if own in FORMATS else "png"])
+    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")

@@ -44,7 +44,7 @@ from cli import Parser, add_out_arg, fail  # noqa: E402
 
 Description = Mapping[str, Any]  # an objective's self-description (`objectives.Objective.describe`)
 COLOURS = ["tab:red", "tab:blue", "tab:green", "tab:purple"]
-PANEL_W, PANEL_H = 3.4, 2.4
+PANEL_H = 1.8  # inches per row of panels; a row spans double-column width
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -92,6 +92,12 @@ def _label(objective: Description, column: str) -> str:
     return _meta(objective, column).get("label", column)
 
 
+def legend_below(ax, offset: float = 0.14) -> None:
+    """The panel's legend ``offset`` axis heights under its axis (diagnostic labels are
+    longer than a panel is wide)."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -offset), fontsize=5.5, handlelength=1.2)
+
+
 def _draw_panel(ax, trace: pd.DataFrame, objective: Description, columns: Sequence[str], window: int) -> None:
     steps = trace.index.to_numpy() + 1  # row t holds the diagnostics of generator step t + 1
     for i, col in enumerate(columns):
@@ -104,8 +110,7 @@ def _draw_panel(ax, trace: pd.DataFrame, objective: Description, columns: Sequen
         ax.set_yscale("log")
     elif (scale := _symlog_threshold(values)) is not None:
         ax.set_yscale("symlog", linthresh=scale)
-    ax.tick_params(which="both", labelsize=7)
-    ax.legend(fontsize=7, loc="best")
+    legend_below(ax, 0.3)  # below the "generator step" label
     ax.grid(alpha=0.3)
 
 
@@ -114,7 +119,7 @@ def draw_traces(runs: Sequence[tuple[str, pd.DataFrame, Description]], window: i
     """One row of panels per ``(title, trace, objective description)``; see the module docstring."""
     layouts = [panels_for(objective, list(trace.columns)) for _, trace, objective in runs]
     ncols = max(1, max(len(lay) for lay in layouts))
-    fig, axs = plt.subplots(len(runs), ncols, figsize=(PANEL_W * ncols, PANEL_H * len(runs) + 0.3),
+    fig, axs = plt.subplots(len(runs), ncols, figsize=(DOUBLE_COLUMN, PANEL_H * len(runs) + 0.3),
                             squeeze=False, constrained_layout=True)
     for row, ((title, trace, objective), layout) in enumerate(zip(runs, layouts)):
         for j in range(ncols):
@@ -125,8 +130,8 @@ def draw_traces(runs: Sequence[tuple[str, pd.DataFrame, Description]], window: i
             _draw_panel(ax, trace, objective, layout[j], window)
             if logx:
                 ax.set_xscale("log")
-            ax.set_xlabel("generator step", fontsize=7)
-        axs[row, 0].set_title(title, fontsize=9, loc="left")
+            ax.set_xlabel("generator step")
+        axs[row, 0].set_title(title, loc="left")
     return fig
 
 
@@ -169,7 +174,7 @@ def draw_bands(groups: Sequence[tuple[str, Description, Sequence[pd.DataFrame]]]
                 ax.set_yscale("log")
             elif (scale := _symlog_threshold(allv)) is not None:
                 ax.set_yscale("symlog", linthresh=scale)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=5.5, handlelength=1.2)
+            legend_below(ax)
         ax.set_title(f"{title} ({len(runs)} seed{'s' if len(runs) != 1 else ''})")
         ax.grid(alpha=0.3, lw=0.4)
     fig.supxlabel("generator step" + (f"; {note}" if note else ""), fontsize=6)

@@ -33,6 +33,7 @@ import pandas as pd  # noqa: E402
 from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, save_figure  # noqa: E402
 from analysis.frames import axis_name, facets, levels, select  # noqa: E402
 from analysis.stats import mean_std  # noqa: E402
+from analysis.tables import numbers  # noqa: E402
 from metrics.ring import MMD_SIGMAS, SUCCESS_SPREAD  # noqa: E402
 
 MISSING_COLOUR = "0.88"
@@ -75,10 +76,6 @@ class Scale:
                 "centre": "best 1 at the light centre"}[self.best]
         return f"{'log ' if self.log else ''}{lo:.3g} to {hi:.3g}, {best}"
 
-    def number(self, value: float) -> str:
-        return f"{value:{self.fmt}}"
-
-
 def _unit(_: int) -> tuple[float, float]:
     return 0.0, 1.0
 
@@ -116,7 +113,8 @@ def annotation(metric: str, values: pd.Series, expected: int) -> str:
     if scale.fmt == ".1f" and (finite == finite.round()).all() and finite.nunique() == 1:
         text = f"{mean:.0f}"  # counts that agree over seeds: no spurious decimal
     else:
-        text = scale.number(mean) + (f"\n±{scale.number(std)}" if n > 1 else "")
+        m, s = numbers(mean, std if n > 1 else 0.0, scale.fmt)
+        text = m + (f"\n±{s}" if n > 1 else "")
     return text + (f"\n({n}/{expected})" if n < expected else "")
 
 

@@ -117,7 +117,7 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     store.write_text(tables / "cells.csv", df.drop(columns=["path"]).to_csv(index=False))
     dataset = records[0].config["dataset"]
     where = f"{dataset}, setting {records[0].setting} ({describe_setting(records[0])})"
-    seeds = sorted(df["seed"].unique())
+    seeds = ", ".join(map(str, sorted(df["seed"].unique())))
     shown, numbers = per_cell(df, axes)
     write_table(shown, numbers, tables, "per_cell", f"Per cell, mean ± std over seeds {seeds}; {where}. "
                 f"(k/n): only k of n seeds have a value. {SUCCESS_RULE}.", lead=1 + len(axes))

@@ -27,12 +27,26 @@ def latex_escape(text: str) -> str:
     return out
 
 
+def numbers(mean: float, std: float, fmt: str = ".2f") -> tuple[str, str]:
+    """``mean`` and ``std`` as text in ``fmt``; a ``g`` format (values spanning decades)
+    means that many significant digits of the mean, with the std to the same decimal place
+    (scientific notation below 1e-3), so the two always read alike."""
+    if not fmt.endswith("g"):
+        return f"{mean:{fmt}}", f"{std:{fmt}}"
+    digits = int(fmt.strip(".g") or 2)
+    if mean != 0 and abs(mean) < 1e-3:
+        return f"{mean:.{digits - 1}e}", f"{std:.{digits - 1}e}"
+    places = max(0, digits - 1 - math.floor(math.log10(abs(mean)))) if mean != 0 else digits
+    return f"{mean:.{places}f}", f"{std:.{places}f}"
+
+
 def pm(mean: float, std: float, fmt: str = ".2f", scale: float = 1.0) -> str:
-    """``"0.83 ± 0.05"``; the value alone without a spread; ``"n/a"`` without a value."""
+    """``"0.83 ± 0.05"`` (see `numbers`); the value alone without a spread; ``"n/a"`` without a value."""
     if mean is None or not math.isfinite(mean):
         return "n/a"
-    text = f"{mean * scale:{fmt}}"
-    return text + (f" ± {std * scale:{fmt}}" if std is not None and math.isfinite(std) else "")
+    has_std = std is not None and math.isfinite(std)
+    m, s = numbers(mean * scale, std * scale if has_std else 0.0, fmt)
+    return m + (f" ± {s}" if has_std else "")
 
 
 def to_markdown(table: pd.DataFrame, caption: str) -> str:

@@ -258,3 +258,12 @@ def test_formats_are_checked_and_every_one_is_written(tmp_path):
     first = save_figure(fig, tmp_path / "heatmap_lr=0.001", ("png", "pdf"))
     assert first == tmp_path / "heatmap_lr=0.001.png"  # a dot in the name is not a suffix
     assert sorted(p.name for p in tmp_path.iterdir()) == ["heatmap_lr=0.001.pdf", "heatmap_lr=0.001.png"]
+
+
+def test_mean_and_std_read_alike_on_log_scaled_metrics():
+    from analysis.tables import pm
+    assert pm(0.1027, 0.022, ".2g") == "0.10 ± 0.02"  # not "0.1 ± 0.022"
+    assert pm(2.3, 0.79, ".2g") == "2.3 ± 0.8"
+    assert pm(6.3e-5, 1.2e-5, ".2g") == "6.3e-05 ± 1.2e-05"
+    assert pm(0.5, float("nan")) == "0.50" and pm(float("nan"), 1.0) == "n/a"
+    assert pm(0.00283, 0.0001, ".2f", scale=1e3) == "2.83 ± 0.10"

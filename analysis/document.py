@@ -30,69 +30,102 @@ def inline_html(text: str) -> str:
 
 
 @dataclass
+class Heading:
+    text: str
+    level: int = 2
+
+    def markdown(self, base: Path) -> str:
+        return f"{'#' * self.level} {self.text}\n"
+
+    def html(self) -> str:
+        return f"<h{self.level}>{inline_html(self.text)}</h{self.level}>"
+
+
+@dataclass
+class Paragraph:
+    text: str
+
+    def markdown(self, base: Path) -> str:
+        return f"{self.text}\n"
+
+    def html(self) -> str:
+        return f"<p>{inline_html(self.text)}</p>"
+
+
+@dataclass
+class Bullets:
+    items: list[str]
+
+    def markdown(self, base: Path) -> str:
+        return "\n".join(f"- {item}" for item in self.items) + "\n"
+
+    def html(self) -> str:
+        return "<ul>" + "".join(f"<li>{inline_html(i)}</li>" for i in self.items) + "</ul>"
+
+
+@dataclass
+class Table:
+    table: pd.DataFrame
+    caption: str = ""
+
+    def markdown(self, base: Path) -> str:
+        return (f"{self.caption}\n\n" if self.caption else "") + self.table.to_markdown(index=False) + "\n"
+
+    def html(self) -> str:
+        head = "".join(f"<th>{inline_html(c)}</th>" for c in self.table.columns)
+        body = "".join("<tr>" + "".join(f"<td>{inline_html(v)}</td>" for v in row) + "</tr>"
+                       for row in self.table.itertuples(index=False))
+        cap = f"<p class='caption'>{inline_html(self.caption)}</p>" if self.caption else ""
+        return f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+@dataclass
+class Figure:
+    path: Path
+    caption: str
+
+    def markdown(self, base: Path) -> str:
+        return f"![{self.path.stem}]({Path(os.path.relpath(self.path, base)).as_posix()})\n\n*{self.caption}*\n"
+
+    def html(self) -> str:
+        return f"<figure>{_embedded(self.path)}<figcaption>{inline_html(self.caption)}</figcaption></figure>"
+
+
+Block = Heading | Paragraph | Bullets | Table | Figure
+
+
+@dataclass
 class Document:
     """Blocks in order; `markdown` and `html` render them."""
 
     title: str
-    blocks: list[tuple] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2) -> None:
-        self.blocks.append(("heading", level, text))
+        self.blocks.append(Heading(text, level))
 
     def paragraph(self, text: str) -> None:
-        self.blocks.append(("paragraph", text))
+        self.blocks.append(Paragraph(text))
 
     def bullets(self, items: list[str]) -> None:
         if items:
-            self.blocks.append(("bullets", list(items)))
+            self.blocks.append(Bullets(list(items)))
 
     def table(self, table: pd.DataFrame, caption: str = "") -> None:
-        self.blocks.append(("table", table, caption))
+        self.blocks.append(Table(table, caption))
 
     def figure(self, path: Path, caption: str) -> None:
-        self.blocks.append(("figure", Path(path), caption))
+        self.blocks.append(Figure(Path(path), caption))
 
     def markdown(self, base: Path) -> str:
         """Markdown with figure links relative to ``base`` (the folder it is written to)."""
-        out = [f"# {self.title}\n"]
-        for kind, *args in self.blocks:
-            if kind == "heading":
-                out.append(f"{'#' * args[0]} {args[1]}\n")
-            elif kind == "paragraph":
-                out.append(f"{args[0]}\n")
-            elif kind == "bullets":
-                out.append("\n".join(f"- {item}" for item in args[0]) + "\n")
-            elif kind == "table":
-                table, caption = args
-                out.append((f"{caption}\n\n" if caption else "") + table.to_markdown(index=False) + "\n")
-            elif kind == "figure":
-                path, caption = args
-                out.append(f"![{path.stem}]({Path(os.path.relpath(path, base)).as_posix()})\n\n*{caption}*\n")
-        return "\n".join(out)
+        return "\n".join([f"# {self.title}\n", *(b.markdown(base) for b in self.blocks)])
 
     def html(self) -> str:
-        """One HTML file with every figure embedded (PNG or SVG; others are linked by name)."""
-        out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
-               f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>"]
-        for kind, *args in self.blocks:
-            if kind == "heading":
-                out.append(f"<h{args[0]}>{inline_html(args[1])}</h{args[0]}>")
-            elif kind == "paragraph":
-                out.append(f"<p>{inline_html(args[0])}</p>")
-            elif kind == "bullets":
-                out.append("<ul>" + "".join(f"<li>{inline_html(i)}</li>" for i in args[0]) + "</ul>")
-            elif kind == "table":
-                table, caption = args
-                head = "".join(f"<th>{inline_html(c)}</th>" for c in table.columns)
-                body = "".join("<tr>" + "".join(f"<td>{inline_html(v)}</td>" for v in row) + "</tr>"
-                               for row in table.itertuples(index=False))
-                cap = f"<p class='caption'>{inline_html(caption)}</p>" if caption else ""
-                out.append(f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-            elif kind == "figure":
-                path, caption = args
-                out.append(f"<figure>{_embedded(path)}<figcaption>{inline_html(caption)}</figcaption></figure>")
-        out.append("</body></html>")
-        return "\n".join(out)
+        """One HTML file with every figure embedded (PNG or SVG; others are named only)."""
+        head = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+                f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>")
+        return "\n".join([head, *(b.html() for b in self.blocks), "</body></html>"])
 
 
 def _embedded(path: Path) -> str:

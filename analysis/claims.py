@@ -191,8 +191,8 @@ def fid_verdicts(df: pd.DataFrame | None, setting: str = "", axes: Sequence[str]
     for key, g in df.groupby([*axes, "dataset", "features"], sort=False):
         cell = dict(zip([*axes, "dataset", "features"], key))
         ok = g[g["status"] == "ok"]
-        stats_ = {m: mean_std(ok[ok["model"].isin([m])]["fid"].astype(float)) if "fid" in ok else (math.nan, math.nan, 0)
-                  for m in order}
+        fid = ok["fid"].astype(float) if "fid" in ok else pd.Series(math.nan, index=ok.index)
+        stats_ = {m: mean_std(fid[ok["model"].isin([m])]) for m in order}
         extractor = g["features_label"].iloc[0] if "features_label" in g else cell["features"]
         scope = f"{cell['dataset']}, {', '.join(f'{a} {cell[a]}' for a in axes)} ({setting})"
         seeds = ", ".join(map(str, sorted(g["seed"].unique())))

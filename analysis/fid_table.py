@@ -144,7 +144,7 @@ def paper_table(summary: pd.DataFrame, metric: str, axes: Sequence[str] = ("arch
         best = best_by_welch(stats_, lower)
         scale, _ = scale_of(metric, key[-1])
         most = int(g["seeds"].max())
-        cells = {r.label: _cell(*st, most, scale, i == best) for i, ((_, r), st) in enumerate(zip(g.iterrows(), stats_))}
+        cells = {label: _cell(*st, most, scale, i == best) for i, (label, st) in enumerate(zip(g["label"], stats_))}
         label = g["features_label"].iloc[0] if "features_label" in g else None
         rows[(*key[:-1], short_features(label, key[-1])) if several else key[:-1]] = cells
     if not rows:
@@ -226,8 +226,8 @@ def draw_sample_grids(df: pd.DataFrame, out_dir: Path, formats: Sequence[str] | 
             save_image(grid, path)
             written.append(path)
         if grids:
-            written.append(save_figure(_side_by_side(grids, f"{dset}, {cell.replace('_', ', ')}; seed {seeds[dset, cell]}"),
-                                       out_dir / f"samples_{dset}_{cell}", formats))
+            title = f"{dset}, {cell.replace('_', ', ')}; seed {seeds[dset, cell]}"
+            written.append(save_figure(_side_by_side(grids, title), out_dir / f"samples_{dset}_{cell}", formats))
     return written
 
 

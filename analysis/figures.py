@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 DATA_COLOUR, SAMPLE_COLOUR = "tab:blue", "tab:orange"
 FAIL_COLOUR = "tab:red"
-SINGLE_COLUMN, DOUBLE_COLUMN, PAGE_HEIGHT = 3.3, 6.9, 9.0  # inches
+SINGLE_COLUMN, DOUBLE_COLUMN = 3.3, 6.9  # inches
 DPI = 300
 FORMATS = ("png", "pdf", "svg")
 DEFAULT_FORMATS = ("png", "pdf")

@@ -65,16 +65,13 @@ class Scale:
         lo, hi = self.limits(n_modes)
         return np.clip(np.asarray(values, dtype=np.float64), lo, hi)
 
-    def colour(self, value: float, n_modes: int) -> tuple[float, float, float, float]:
-        """The RGBA colour ``value`` gets, whatever other cells hold."""
-        return self.cmap()(self.norm(n_modes)(self.colour_values(np.array([value]), n_modes))[0])
-
     def describe(self, n_modes: int) -> str:
         """The fixed range in words, e.g. ``0 to 8, best 8 at the top``."""
         lo, hi = self.limits(n_modes)
         best = {"high": f"best {hi:.3g} at the top", "low": f"best {lo:.3g} at the top",
                 "centre": "best 1 at the light centre"}[self.best]
         return f"{'log ' if self.log else ''}{lo:.3g} to {hi:.3g}, {best}"
+
 
 def _unit(_: int) -> tuple[float, float]:
     return 0.0, 1.0

@@ -134,7 +134,8 @@ def default_cell(df: pd.DataFrame, axes: Sequence[str]) -> str:
 
 def stability_section(doc: Document, runs: list[store.Record], out: Path, formats: Sequence[str]
                       ) -> tuple[list[Verdict], list[str]]:
-    """Figures and tables of one (setting, data set) of stability records; returns its verdicts and its missing or failed runs."""
+    """Figures and tables of one (setting, data set) of stability records; returns its
+    verdicts and its missing or failed runs."""
     df = frame(runs)
     axes = stability.grid_axes(df, runs)
     dataset, setting = runs[0].config["dataset"], runs[0].setting

@@ -30,7 +30,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import store
@@ -142,7 +141,8 @@ def report(root: Path, out: Path | None = None, figures: bool = True, prog: str 
     records = read_sweep(root, "stability", prog)
     if not records:
         return None
-    return "\n\n".join(write_report(runs, group_dir(runs, out), figures, formats) for runs in by_setting_and_dataset(records))
+    return "\n\n".join(write_report(runs, group_dir(runs, out), figures, formats)
+                       for runs in by_setting_and_dataset(records))
 
 
 def main(argv: list[str] | None = None) -> int:

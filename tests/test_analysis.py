@@ -87,7 +87,8 @@ def test_wilson_interval_matches_published_values():
     # and the closed form, written out independently
     k, n, z = 7, 12, 1.959963984540054
     p = k / n
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     assert stats.wilson(k, n) == pytest.approx((centre - half, centre + half), abs=1e-12)
     assert all(math.isnan(x) for x in stats.wilson(0, 0))
 
@@ -108,8 +109,9 @@ def test_bold_only_where_welch_separates_the_best_with_three_seeds_each():
 
 
 def summary_rows(rows, features="inception-1a2b3c4d", kid_per_fid=1e-4):
-    return pd.DataFrame([{"arch": "dcgan", "dataset": "cifar10", "features": features, "features_label": "Inception-v3 "
-                          "pool3 (torch-fidelity, weights w.pth sha256 1a2b3c4d)", "label": m, "seeds": 3, "finished": n,
+    label = "Inception-v3 pool3 (torch-fidelity, weights w.pth sha256 1a2b3c4d)"
+    return pd.DataFrame([{"arch": "dcgan", "dataset": "cifar10", "features": features, "features_label": label,
+                          "label": m, "seeds": 3, "finished": n,
                           "fid_mean": mean, "fid_std": std, "fid_n": n, "kid_mean": mean * kid_per_fid,
                           "kid_std": std * kid_per_fid,
                           "kid_n": n} for m, mean, std, n in rows])

@@ -1,23 +1,51 @@
 """The one command line of the analysis commands that redraw a sweep's tables and figures."""
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 
 import store
-from cli import Parser, add_out_arg, clean_exit, fail
+from analysis.figures import DEFAULT_FORMATS, FORMATS
+from cli import Parser, UsageError, add_out_arg, clean_exit, fail, parse_names
 
-Report = Callable[[Path, "Path | None", bool, str], "str | None"]
+Report = Callable[..., "str | None"]  # report(results, out, figures, prog, formats=...)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``"png,pdf"`` -> ("png", "pdf"); every entry must be a figure format we write."""
+    formats = tuple(f.lower().lstrip(".") for f in parse_names(text, "--format"))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(f"unknown figure format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def add_format_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", default=",".join(DEFAULT_FORMATS),
+                        help=f"figure formats, a comma list of {', '.join(FORMATS)} "
+                             f"(default {','.join(DEFAULT_FORMATS)}: PNG to look at, PDF (vector) for a paper)")
+
+
+def formats_arg(parser: Parser, args: argparse.Namespace) -> tuple[str, ...]:
+    """The parsed ``--format``, or exit 2 with one line."""
+    try:
+        return parse_formats(args.format)
+    except UsageError as err:
+        fail(parser.prog, str(err))
 
 
 def report_command(prog: str, description: str, report: Report, argv: list[str] | None = None) -> int:
-    """``prog RESULTS [--out DIR] [--no-figures]``: ``report(results, out, figures, prog)``
-    returns the markdown to print, or None when there are no records (exit 2, one line)."""
+    """``prog RESULTS [--out DIR] [--format png,pdf] [--no-figures]``: ``report(results, out,
+    figures, prog, formats=...)`` returns the markdown to print, or None when there are no
+    records (exit 2, one line)."""
     p = Parser(prog=prog, description=description)
     p.add_argument("results", type=Path, help="results root, a sweep's directory, or one setting's directory")
     add_out_arg(p, None, "write tables and figures under OUT/<setting>/ instead of beside the records")
+    add_format_arg(p)
     p.add_argument("--no-figures", action="store_true", help="tables only")
     args = p.parse_args(argv)
+    formats = formats_arg(p, args)
     if not args.results.exists():
         fail(p.prog, f"{args.results} does not exist")
     try:
@@ -26,7 +54,7 @@ def report_command(prog: str, description: str, report: Report, argv: list[str] 
     except PermissionError as err:
         fail(p.prog, str(err))
     with clean_exit(p.prog):
-        text = report(args.results, args.out, not args.no_figures, p.prog)
+        text = report(args.results, args.out, not args.no_figures, p.prog, formats=formats)
     if text is None:
         fail(p.prog, f"no records of this kind below {args.results}")
     print(text)

@@ -1,25 +1,32 @@
 """The image-quality table and sample grids, rebuilt from stored `sweeps.fid` records alone.
 
     python -m analysis.fid_table results/          # or results/fid, or one setting's directory
+    python -m analysis.fid_table results/ --out paper/ --format pdf
 
 Records are grouped by the setting they share (`store.records`); each setting gets its own
 tables, beside its records (``<setting>/tables``) or under ``--out``. Layout of Table 1 of
-the paper: one row per (grid cell, e.g. the architecture; data set; feature extractor),
-one column per objective, each cell ``mean ± std`` over seeds (std with ddof 1; a cell
-with fewer finished seeds than the row's most says so, e.g. ``(2/3)``); the best cell per
-row is bold (lowest FID/KID, highest IS). Written under ``tables``:
+the paper: one row per (grid cell, e.g. the architecture; data set), one column per
+objective under its display name, each cell ``mean ± std`` over seeds (std with ddof 1; a
+cell with fewer finished seeds than the row's most says so, e.g. ``(2/3)``). Bold marks a
+best entry only where a stated test says so (`analysis.stats.BOLD_RULE`: Welch's t-test at
+5% against every other entry, at least 3 seeds each); the rule is in every caption. The
+feature extractor is named in the caption, never as a hash in the table; a ``Features``
+column (short names) appears only where one table mixes extractors. KID is x 10^3 for
+Inception-v3 features (the literature's unit) and plain for the offline extractor, whose
+features are scaled to unit RMS. Written under ``tables``:
 
 - ``records.csv``: one row per run (config, status, metrics, extractor);
 - ``summary.csv``: one row per (arch, data set, extractor, objective) with the numbers;
-- ``fid.md``/``fid.tex``, ``kid.md``/``kid.tex`` (KID x 10^3), ``isc.md``/``isc.tex``
-  (only where the Inception/classifier score is meaningful), each with a caption that
-  names the feature extractor behind every row.
+- ``fid.{md,tex}``, ``kid.{md,tex}``, ``isc.{md,tex}`` (only where the Inception/classifier
+  score is meaningful), each with its caption.
 
 And under ``figures``: ``samples_<dataset>_<cell>_<model>.png`` (the first 64 samples of the
-lowest finished seed) and ``samples_<dataset>_<cell>.png`` (objectives side by side).
+lowest finished seed) and ``samples_<dataset>_<cell>`` (objectives side by side, in every
+``--format``).
 """
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,17 +41,37 @@ import torch  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
 import store  # noqa: E402
-from analysis.figures import save_figure  # noqa: E402
-from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
 from analysis.command import report_command  # noqa: E402
+from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa: E402
+from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
+from analysis.stats import BOLD_RULE, best_by_welch  # noqa: E402
+from analysis.tables import pm, to_latex, to_markdown  # noqa: E402
 
 ARCH_ORDER = {"dcgan": 0, "weaker": 1, "mlp": 2}
-TABLES = {  # metric: (title, scale, lower is better)
-    "fid": ("FID", 1.0, True),
-    "kid": ("KID x 10^3", 1e3, True),
-    "isc": ("IS", 1.0, False),
+TABLES = {  # metric: (title, lower is better)
+    "fid": ("FID", True),
+    "kid": ("KID", True),
+    "isc": ("IS", False),
 }
 ARCH_NAMES = {"dcgan": "DCGAN", "weaker": "Weaker", "mlp": "MLP"}
+INCEPTION_PREFIX = "inception"  # `metrics.images` keys Inception-v3 features "inception-<weights digest>"
+
+
+def is_inception(features_key: str) -> bool:
+    return str(features_key).startswith(INCEPTION_PREFIX)
+
+
+def scale_of(metric: str, features_key: str) -> tuple[float, str]:
+    """(factor, unit text) a metric is printed in for an extractor: KID x 10^3 for Inception
+    features, plain for the offline extractor (unit-scaled features, KID of order 1)."""
+    if metric == "kid" and is_inception(features_key):
+        return 1e3, " × 10^3"
+    return 1.0, ""
+
+
+def short_features(label: str | None, key: str) -> str:
+    """An extractor's name without hashes: ``Inception-v3`` or ``offline CNN``."""
+    return "Inception-v3" if is_inception(key) else "offline CNN" if label else str(key).split("-")[0]
 
 
 def load(records: list[store.Record]) -> pd.DataFrame:
@@ -79,7 +106,8 @@ def summarise(df: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
     out = []
     for key, g in df.groupby(rows + ["entry"], sort=False):
         good = ok.loc[ok.index.intersection(g.index)]
-        row = dict(zip(rows + ["entry"], key), label=g["label"].iloc[0], seeds=len(g), finished=len(good))
+        row = dict(zip(rows + ["entry"], key), label=g["label"].iloc[0], features_label=g["features_label"].iloc[0],
+                   seeds=len(g), finished=len(good))
         for metric in TABLES:
             vals = good[metric].astype(float).dropna() if metric in good else pd.Series(dtype=float)
             row[f"{metric}_mean"] = vals.mean() if len(vals) else np.nan
@@ -95,70 +123,78 @@ def summarise(df: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
     return summary.sort_values(["_r", "_m"]).drop(columns=["_r", "_m"]).reset_index(drop=True)
 
 
-def _cell(mean: float, std: float, n: int, most: int, scale: float, bold: bool, latex: bool) -> str:
-    if not np.isfinite(mean):
-        return "n/a"
-    text = f"{mean * scale:.2f}"
-    if np.isfinite(std):
-        text += (r" $\pm$ " if latex else " ± ") + f"{std * scale:.2f}"
-    if bold:
-        text = rf"\textbf{{{text}}}" if latex else f"**{text}**"
+def _cell(mean: float, std: float, n: int, most: int, scale: float, bold: bool) -> str:
+    text = pm(mean, std, ".2f", scale)
+    if bold and text != "n/a":
+        text = f"**{text}**"
     return text + (f" ({n}/{most})" if n < most else "")
 
 
-def paper_table(summary: pd.DataFrame, metric: str, axes: Sequence[str] = ("arch",),
-                latex: bool = False) -> pd.DataFrame:
-    """Rows (cell, Dataset, Features), columns objectives, ``mean ± std`` strings, best in bold."""
-    _, scale, lower = TABLES[metric]
+def paper_table(summary: pd.DataFrame, metric: str, axes: Sequence[str] = ("arch",)) -> pd.DataFrame:
+    """Rows (cell, Dataset[, Features]), columns objectives, ``mean ± std`` strings; bold only
+    where `analysis.stats.best_by_welch` says so (markdown ``**``; `analysis.tables.to_latex`
+    turns it into ``\\textbf``). The Features column appears only where extractors differ."""
+    _, lower = TABLES[metric]
+    several = summary["features"].nunique() > 1
     rows = {}
     for key, g in summary.groupby(row_columns(axes), sort=False):
-        means = g[f"{metric}_mean"].to_numpy(dtype=float)
-        if not np.isfinite(means).any():
+        stats_ = [(r[f"{metric}_mean"], r[f"{metric}_std"], int(r[f"{metric}_n"])) for _, r in g.iterrows()]
+        if not any(np.isfinite(m) for m, _, _ in stats_):
             continue
-        best = np.nanargmin(means) if lower else np.nanargmax(means)
+        best = best_by_welch(stats_, lower)
+        scale, _ = scale_of(metric, key[-1])
         most = int(g["seeds"].max())
-        rows[key] = {r.label: _cell(r[f"{metric}_mean"], r[f"{metric}_std"], int(r[f"{metric}_n"]), most, scale,
-                                    i == best, latex)
-                     for i, (_, r) in enumerate(g.iterrows())}
+        cells = {label: _cell(*st, most, scale, i == best) for i, (label, st) in enumerate(zip(g["label"], stats_))}
+        label = g["features_label"].iloc[0] if "features_label" in g else None
+        rows[(*key[:-1], short_features(label, key[-1])) if several else key[:-1]] = cells
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame.from_dict(rows, orient="index").fillna("")
-    names = [a.replace("_", " ").capitalize() for a in axes] + ["Dataset", "Features"]
+    names = [a.replace("_", " ").capitalize() for a in axes] + ["Dataset"] + (["Features"] if several else [])
     table.index = pd.MultiIndex.from_tuples([tuple(ARCH_NAMES.get(v, v) for v in key) for key in table.index],
                                             names=names)
     return table
 
 
 def caption(summary: pd.DataFrame, labels: dict[str, str], metric: str) -> str:
-    title, _, lower = TABLES[metric]
+    """What the table shows, the extractor(s) behind it, the unit, and the bold rule."""
+    title, lower = TABLES[metric]
     seeds = int(summary["seeds"].max()) if not summary.empty else 0
-    feats = "; ".join(f"{k} = {labels.get(k) or k}" for k in dict.fromkeys(summary["features"]))
+    keys = list(dict.fromkeys(summary["features"]))
+    units = {k: scale_of(metric, k)[1] for k in keys}
+    if len(set(units.values())) == 1:
+        title += units[keys[0]]
+        feats = "; ".join(labels.get(k) or k for k in keys)
+    else:
+        feats = "; ".join(f"{short_features(labels.get(k), k)} = {labels.get(k) or k} ({title}{units[k]})"
+                          for k in keys)
     return (f"{title} ({'lower' if lower else 'higher'} is better), mean ± std over up to {seeds} seed(s); "
-            f"best per row in bold. Features: {feats}.")
+            f"(n/m): only n of m seeds finished. {BOLD_RULE[0].upper() + BOLD_RULE[1:]}. Features: {feats}.")
 
 
-def _latex_escape(text: str) -> str:
-    return text.replace("_", r"\_").replace("%", r"\%").replace("#", r"\#").replace("&", r"\&")
-
-
-def write_tables(summary: pd.DataFrame, axes: Sequence[str], labels: dict[str, str], out_dir: Path,
-                 setting: str) -> dict[str, str]:
-    """The markdown and LaTeX tables per metric; returns the markdown texts."""
-    texts = {}
-    lead = len(row_columns(axes))
+def captioned_tables(df: pd.DataFrame, axes: Sequence[str], setting: str
+                     ) -> tuple[pd.DataFrame, dict[str, tuple[pd.DataFrame, str]]]:
+    """The summary of one setting's rows (`load`) and, per metric with values, its paper
+    table (index as columns) and caption."""
+    summary = summarise(df, axes)
+    labels = dict(zip(df["features"], df["features_label"]))
+    out = {}
     for metric in TABLES:
-        md = paper_table(summary, metric, axes)
-        if md.empty:
-            continue
-        cap = caption(summary[summary[f"{metric}_n"] > 0], labels, metric) + f" Setting: {setting}."
-        texts[metric] = f"{cap}\n\n" + md.reset_index().to_markdown(index=False) + "\n"
-        (out_dir / f"{metric}.md").write_text(texts[metric])
-        tex = paper_table(summary, metric, axes, latex=True).reset_index()
-        tex.columns = [_latex_escape(str(c)) for c in tex.columns]
-        tex.iloc[:, :lead] = tex.iloc[:, :lead].astype(str).map(_latex_escape)
-        body = tex.to_latex(index=False, escape=False, caption=_latex_escape(cap).replace("±", r"$\pm$"),
-                            label=f"tab:{metric}", column_format="l" * lead + "r" * (len(tex.columns) - lead))
-        (out_dir / f"{metric}.tex").write_text(body)
+        table = paper_table(summary, metric, axes) if not summary.empty else pd.DataFrame()
+        if not table.empty:
+            cap = caption(summary[summary[f"{metric}_n"] > 0], labels, metric) + f" Setting: {setting}."
+            out[metric] = (table.reset_index(), cap)
+    return summary, out
+
+
+def write_tables(tables: dict[str, tuple[pd.DataFrame, str]], objectives: set[str], out_dir: Path) -> dict[str, str]:
+    """The markdown and LaTeX file of every (table, caption); returns the markdown texts."""
+    texts = {}
+    for metric, (table, cap) in tables.items():
+        lead = len(table.columns) - len(objectives & set(table.columns))
+        texts[metric] = to_markdown(table, cap)
+        store.write_text(out_dir / f"{metric}.md", texts[metric])
+        store.write_text(out_dir / f"{metric}.tex", to_latex(table, cap, f"tab:{metric}", lead))
     return texts
 
 
@@ -170,13 +206,16 @@ def _grid(record_dir: Path, n: int = 64) -> torch.Tensor | None:
     return make_grid(images.float() / 255.0, nrow=int(np.ceil(np.sqrt(len(images)))), padding=2, pad_value=1.0)
 
 
-def draw_sample_grids(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Per (data set, cell): one grid PNG per objective and one figure with them side by side."""
+def draw_sample_grids(df: pd.DataFrame, out_dir: Path, formats: Sequence[str] | None = None) -> list[Path]:
+    """Per (data set, cell): one grid PNG per objective (its lowest finished seed) and one
+    figure with them side by side."""
     written = []
     finished = df[df["status"].isin(["ok", "diverged"])].sort_values("seed", kind="stable")
     entries = list(dict.fromkeys(df["entry"]))
+    seeds = {}
     for (dset, cell), g in finished.groupby(["dataset_dir", "cell"], sort=False):
         grids = {}
+        seeds[dset, cell] = ", ".join(map(str, sorted(g.groupby("entry")["seed"].min().unique())))
         for e in [e for e in entries if e in set(g["entry"])]:
             first = g[g["entry"] == e].iloc[0]
             grid = _grid(Path(first["path"]))
@@ -187,47 +226,56 @@ def draw_sample_grids(df: pd.DataFrame, out_dir: Path) -> list[Path]:
             save_image(grid, path)
             written.append(path)
         if grids:
-            fig, axs = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6), squeeze=False)
-            for ax, (label, grid) in zip(axs[0], grids.items()):
-                ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-                ax.set_title(label)
-                ax.set_axis_off()
-            fig.suptitle(f"{dset}, {cell}")
-            fig.tight_layout()
-            path = out_dir / f"samples_{dset}_{cell}.png"
-            written.append(save_figure(fig, path))
+            title = f"{dset}, {cell.replace('_', ', ')}; seed {seeds[dset, cell]}"
+            written.append(save_figure(_side_by_side(grids, title), out_dir / f"samples_{dset}_{cell}", formats))
     return written
 
 
-def write_report(records: list[store.Record], out_dir: Path, figures: bool = True) -> str:
+def _side_by_side(grids: dict[str, torch.Tensor], title: str) -> plt.Figure:
+    """Sample grids under their objectives' names, up to four a row at double-column width."""
+    per_row = min(4, len(grids))
+    n_rows = -(-len(grids) // per_row)
+    side = DOUBLE_COLUMN / per_row
+    fig, axs = plt.subplots(n_rows, per_row, figsize=(DOUBLE_COLUMN, n_rows * (side + 0.2) + 0.25), squeeze=False,
+                            constrained_layout=True)
+    for ax, item in itertools.zip_longest(axs.flat, grids.items()):
+        ax.set_axis_off()
+        if item is not None:
+            ax.imshow(item[1].permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set_title(item[0])
+    fig.suptitle(title)
+    return fig
+
+
+def write_report(records: list[store.Record], out_dir: Path, figures: bool = True,
+                 formats: Sequence[str] = DEFAULT_FORMATS) -> str:
     """The tables (and sample grids) of one setting's records, into ``out_dir``; returns markdown."""
     df = load(records)
     axes = list(records[0].axes)
     tables, figs = out_dir / "tables", out_dir / "figures"
     tables.mkdir(parents=True, exist_ok=True)
-    df.drop(columns=["path"]).to_csv(tables / "records.csv", index=False)
-    summary = summarise(df, axes)
-    summary.to_csv(tables / "summary.csv", index=False)
-    labels = dict(zip(df["features"], df["features_label"]))
-    setting = f"{records[0].setting} ({describe_setting(records[0])})"
-    texts = write_tables(summary, axes, labels, tables, setting)
+    store.write_text(tables / "records.csv", df.drop(columns=["path"]).to_csv(index=False))
+    summary, captioned = captioned_tables(df, axes, f"{records[0].setting} ({describe_setting(records[0])})")
+    store.write_text(tables / "summary.csv", summary.to_csv(index=False))
+    texts = write_tables(captioned, set(df["label"]), tables)
     if figures:
         figs.mkdir(parents=True, exist_ok=True)
-        draw_sample_grids(df, figs)
+        draw_sample_grids(df, figs, formats)
     failed = df[df["status"] != "ok"]
     notes = "".join(f"\n- {p}: {s} ({r})" for p, s, r in zip(failed["path"], failed["status"], failed["reason"]))
     body = "\n".join(texts.values()) or "no finished runs with metrics yet\n"
     return body + (f"\nruns without metrics:{notes}\n" if notes else "") + f"\ntables: {tables}\nfigures: {figs}"
 
 
-def report(root: Path, out: Path | None = None, figures: bool = True, prog: str = "analysis.fid_table") -> str | None:
+def report(root: Path, out: Path | None = None, figures: bool = True, prog: str = "analysis.fid_table",
+           formats: Sequence[str] = DEFAULT_FORMATS) -> str | None:
     """Tables and sample grids for every setting of image records below ``root``, each beside
     its records or under ``out/<setting>``; returns markdown (None when there are none)."""
     records = read_sweep(root, "fid", prog)
     if not records:
         return None
-    return "\n\n".join(write_report(group, Path(out) / setting if out else store.setting_dir_of(group[0]), figures)
-                        for setting, group in by_setting(records))
+    return "\n\n".join(write_report(group, Path(out) / setting if out else store.setting_dir_of(group[0]), figures,
+                                    formats) for setting, group in by_setting(records))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,14 @@
-"""Shared plotting pieces: data-versus-samples scatter panels in the paper's two colours."""
+"""Shared plotting pieces: the paper style (sizes in printed inches, fonts readable at
+single- and double-column width), figure files in several formats, and data-versus-samples
+scatter panels in the paper's two colours.
+
+Figures are drawn at their printed size (`SINGLE_COLUMN` 3.3 in, `DOUBLE_COLUMN` 6.9 in), so
+a 7-pt label is 7 pt in the paper. PDFs are vector except the scatter points themselves,
+which are rasterised at `DPI` (thousands of points as vector paths make PDFs of tens of MB).
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -8,45 +16,93 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 DATA_COLOUR, SAMPLE_COLOUR = "tab:blue", "tab:orange"
+FAIL_COLOUR = "tab:red"
+SINGLE_COLUMN, DOUBLE_COLUMN = 3.3, 6.9  # inches
+DPI = 300
+FORMATS = ("png", "pdf", "svg")
+DEFAULT_FORMATS = ("png", "pdf")
+PAPER_STYLE = {
+    "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 5, "ytick.labelsize": 5,
+    "legend.fontsize": 6, "figure.titlesize": 8, "axes.linewidth": 0.5, "xtick.major.width": 0.5,
+    "ytick.major.width": 0.5, "xtick.major.size": 2, "ytick.major.size": 2, "xtick.major.pad": 1.5,
+    "ytick.major.pad": 1.5, "lines.linewidth": 1.0, "pdf.fonttype": 42, "ps.fonttype": 42,
+    "savefig.dpi": DPI, "figure.dpi": 100, "legend.frameon": False,
+}
+plt.rcParams.update(PAPER_STYLE)
 
 
-def save_figure(fig: plt.Figure, path: Path | str, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``path`` and close it (figures are many; open ones hold memory)."""
-    fig.savefig(path, dpi=dpi)
+def save_figure(fig: plt.Figure, path: Path | str, formats: Sequence[str] | None = None) -> Path:
+    """Write ``fig`` once per format (``path`` with each format's suffix; default: ``path``'s
+    own suffix, or PNG) and close it (figures are many; open ones hold memory). Returns the
+    first file written."""
+    path = Path(path)
+    own = path.suffix.lstrip(".").lower()
+    stem = path.with_suffix("") if own in FORMATS else path  # "lr=0.001" is not a suffix
+    formats = list(formats or [own if own in FORMATS else "png"])
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        target = stem.with_name(f"{stem.name}.{fmt}")
+        fig.savefig(target, dpi=DPI)
+        written.append(target)
     plt.close(fig)
-    return Path(path)
+    return written[0]
+
+
+def legend_handles(samples_label: str = "generated", fail: bool = False) -> list[Line2D]:
+    """Markers for data, generated samples and (with ``fail``) the frame of a failed run."""
+    handles = [Line2D([], [], ls="", marker="o", ms=3, color=c, label=lab)
+               for c, lab in ((DATA_COLOUR, "data"), (SAMPLE_COLOUR, samples_label))]
+    if fail:
+        handles.append(Line2D([], [], ls="", marker="s", ms=6, mfc="none", mec=FAIL_COLOUR, mew=1.2,
+                              label="fails the success rule"))
+    return handles
+
+
+def data_limit(data: np.ndarray) -> float:
+    """A symmetric axis limit that fits the data with a margin, rounded up to a half unit
+    (the ring: +-3, as in the paper)."""
+    d = np.asarray(data, dtype=np.float64)
+    return float(np.ceil(2.0 * 1.1 * np.abs(d[np.isfinite(d)]).max()) / 2.0)
 
 
 def scatter_panel(ax, data: np.ndarray, samples: np.ndarray, max_points: int = 2_000,
-                  lim: float | None = None) -> None:
-    """Data (blue) and generated samples (orange) on ``ax``; 3-D points use a 3-D axis."""
+                  lim: float | None = None, size: float = 2.0) -> float:
+    """Data (blue) and generated samples (orange) on ``ax`` (a 3-D axis for 3-D points),
+    ticks on every axis, limits ``+-lim`` (default `data_limit`). Returns the fraction of
+    finite samples that fall outside the panel (to be said, not hidden)."""
     d, s = np.asarray(data)[:max_points], np.asarray(samples)[:max_points]
-    s = s[np.isfinite(s).all(1)]
-    kw = {"s": 2, "alpha": 0.5, "linewidths": 0}
+    s = s[np.isfinite(s).all(1)] if len(s) else s.reshape(0, d.shape[1])
+    kw = {"s": size, "alpha": 0.5, "linewidths": 0, "rasterized": True}
+    lim = lim or data_limit(d)
     if d.shape[1] == 3:
         ax.scatter(d[:, 0], d[:, 1], d[:, 2], c=DATA_COLOUR, **kw)
         ax.scatter(s[:, 0], s[:, 1], s[:, 2], c=SAMPLE_COLOUR, **kw)
+        ax.set_zlim(-lim, lim)
+        ax.zaxis.set_major_locator(MaxNLocator(3, integer=True))
+        ax.set_box_aspect(None, zoom=0.8)  # room for the tick labels inside the panel
     else:
         ax.scatter(d[:, 0], d[:, 1], c=DATA_COLOUR, **kw)
         ax.scatter(s[:, 0], s[:, 1], c=SAMPLE_COLOUR, **kw)
         ax.set_aspect("equal")
-    lim = lim or 1.5 * float(np.abs(d).max())
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
-    if d.shape[1] == 3:
-        ax.set_zlim(-lim, lim)
-        ax.set_zticks([])
-    ax.set_xticks([])
-    ax.set_yticks([])
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(3, integer=True, symmetric=True))
+    ax.tick_params(length=1.5, pad=1)
+    return float((np.abs(s) > lim).any(1).mean()) if len(s) else 0.0
 
 
 def save_scatter(path: Path, data: np.ndarray, samples: np.ndarray, title: str = "") -> None:
-    """One scatter panel of samples over data, saved as a PNG."""
-    fig = plt.figure(figsize=(4, 4))
+    """One scatter panel of samples over data at single-column width, saved as a PNG."""
+    fig = plt.figure(figsize=(SINGLE_COLUMN, SINGLE_COLUMN), constrained_layout=True)
     ax = fig.add_subplot(projection="3d" if np.asarray(data).shape[1] == 3 else None)
     scatter_panel(ax, data, samples)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
+    ax.tick_params(labelsize=7)
+    ax.set_title(title)
+    ax.legend(handles=legend_handles(), loc="upper right")
+    save_figure(fig, path)

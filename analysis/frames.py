@@ -9,10 +9,12 @@ it apart, e.g. ``GRAM-net (lr=0.0005)``, so no table mixes them silently.
 """
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import objectives
@@ -76,6 +78,61 @@ def by_setting(records: list[store.Record]) -> Iterator[tuple[str, list[store.Re
     for r in records:
         groups.setdefault(r.setting, []).append(r)
     yield from groups.items()
+
+
+def facets(df: pd.DataFrame, axes: Sequence[str]) -> Iterator[tuple[str, pd.DataFrame, str | None, str | None]]:
+    """(file-name suffix, rows, column axis, row axis) for every value of the axes beyond the
+    first two: a figure shows the first axis across and the second down."""
+    col = axes[0] if axes else None
+    row = axes[1] if len(axes) > 1 else None
+    rest = list(axes[2:])
+    if not rest:
+        yield "", df, col, row
+        return
+    for values in itertools.product(*(levels(df, a) for a in rest)):
+        mask = np.logical_and.reduce([df[a] == v for a, v in zip(rest, values)])
+        yield "_" + "_".join(f"{a}={v}" for a, v in zip(rest, values)), df[mask], col, row
+
+
+def levels(df: pd.DataFrame, axis: str | None) -> list:
+    """The values of a grid axis in ascending order (the paper's: width 20 first), [None] for no axis."""
+    return sorted(df[axis].dropna().unique()) if axis else [None]
+
+
+def select(df: pd.DataFrame, col: str | None, cv, row: str | None, rv) -> pd.DataFrame:
+    """The rows of one grid cell."""
+    mask = np.ones(len(df), dtype=bool)
+    if col:
+        mask &= (df[col] == cv).to_numpy()
+    if row:
+        mask &= (df[row] == rv).to_numpy()
+    return df[mask]
+
+
+AXIS_NAMES = {"noise_dim": "noise dimension", "width": "generator width", "depth": "generator depth",
+              "arch": "architecture", "batch": "batch size", "steps": "generator steps", "df": "projection dimension",
+              "lr": "learning rate"}
+
+
+def axis_name(axis: str | None) -> str:
+    """What a grid axis is called in figures and tables: ``noise_dim`` -> ``noise dimension``."""
+    return AXIS_NAMES.get(axis, axis.replace("_", " ")) if axis else ""
+
+
+def by_setting_and_dataset(records: list[store.Record]) -> list[list[store.Record]]:
+    """Records per (setting, data set), in order of first appearance."""
+    out = []
+    for _, group in by_setting(records):
+        for dataset in dict.fromkeys(r.config["dataset"] for r in group):
+            out.append([r for r in group if r.config["dataset"] == dataset])
+    return out
+
+
+def group_dir(runs: list[store.Record], out: Path | None) -> Path:
+    """Where one (setting, data set)'s tables and figures go: beside the records
+    (``<setting>/<dataset>``), or ``out/<setting>/<dataset>``."""
+    base = Path(out) / runs[0].setting if out else store.setting_dir_of(runs[0])
+    return base / store.dataset_dir(runs[0].config["dataset"])
 
 
 def describe_setting(record: store.Record) -> str:

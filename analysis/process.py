@@ -22,17 +22,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 import store  # noqa: E402
-from analysis.figures import DATA_COLOUR, SAMPLE_COLOUR, save_figure, scatter_panel  # noqa: E402
-from analysis.command import check_output_file  # noqa: E402
+from analysis.command import add_format_arg, check_output_file, formats_arg  # noqa: E402
+from analysis.figures import DOUBLE_COLUMN, legend_handles, save_figure, scatter_panel  # noqa: E402
 from cli import Parser, UsageError, add_out_arg, clean_exit, fail, parse_int_list  # noqa: E402
 
-PANEL = 2.6  # inches per panel
-LEGEND = [Line2D([], [], ls="", marker="o", color=c, label=lab)
-          for c, lab in ((DATA_COLOUR, "data"), (SAMPLE_COLOUR, "gen"))]
+PANEL = 2.0  # inches per panel, at most (a row of them fits double-column width)
+LEGEND = legend_handles()
 
 
 def pca_2d(fit: np.ndarray, *others: np.ndarray) -> tuple[list[np.ndarray], float]:
@@ -100,7 +98,6 @@ def _data_panel(fig, nrows: int, ncols: int, index: int, data: np.ndarray, sampl
     if data.shape[1] not in (2, 3):
         (data, samples), _ = pca_2d(data, samples)
     scatter_panel(ax, data, samples)
-    ax.tick_params(labelsize=6)
     return ax
 
 
@@ -116,7 +113,6 @@ def _projected_panel(ax, features_data: np.ndarray, features_samples: np.ndarray
     _view_limits(ax, d, s)
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(4))
-    ax.tick_params(labelsize=6)
     return label
 
 
@@ -138,20 +134,17 @@ def draw_process(snaps: dict[str, np.ndarray], steps: Sequence[int] | None = Non
     idx = select_steps(snaps["steps"], steps)
     features = "features_data" in snaps and "features_samples" in snaps
     nrows, ncols = 1 + features, len(idx)
-    fig = plt.figure(figsize=(PANEL * ncols, PANEL * nrows + 0.5), constrained_layout=True)
+    panel = min(PANEL, DOUBLE_COLUMN / ncols)
+    fig = plt.figure(figsize=(panel * ncols, panel * nrows + 0.5), constrained_layout=True)
     for j, k in enumerate(idx):
         ax = _data_panel(fig, nrows, ncols, j + 1, snaps["data"], snaps["samples"][k])
-        ax.set_title(f"step {int(snaps['steps'][k])}" + ("\ndata space" if j == 0 else ""), fontsize=9)
-        column = [ax]
+        ax.set_title(f"step {int(snaps['steps'][k])}" + ("\ndata space" if j == 0 else ""))
         if features:
             ax = fig.add_subplot(nrows, ncols, ncols + j + 1)
-            ax.set_title(_projected_panel(ax, snaps["features_data"][k], snaps["features_samples"][k]), fontsize=8)
-            column.append(ax)
-        if j == 0:
-            for ax in column:
-                ax.legend(handles=LEGEND, loc="upper right", fontsize=7, framealpha=0.7)
+            ax.set_title(_projected_panel(ax, snaps["features_data"][k], snaps["features_samples"][k]), fontsize=6)
+    fig.legend(handles=LEGEND, loc="outside lower center", ncols=len(LEGEND))
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     return fig
 
 
@@ -164,29 +157,33 @@ def config_title(cfg: Mapping[str, Any], name: str | None = None) -> str:
 
 
 def save_process(run_dir: Path, out: Path | None = None, steps: Sequence[int] | None = None,
-                 snaps: dict[str, np.ndarray] | None = None, title: str | None = None) -> Path:
-    """Draw ``run_dir``'s process figure to ``out`` (default ``run_dir/process.png``); a
-    damaged record (`store.DamagedRecord`) is refused before its files are read."""
+                 snaps: dict[str, np.ndarray] | None = None, title: str | None = None,
+                 formats: Sequence[str] | None = None) -> Path:
+    """Draw ``run_dir``'s process figure to ``out`` (default ``run_dir/process.png``), once
+    per format in ``formats`` (default: ``out``'s own); a damaged record
+    (`store.DamagedRecord`) is refused before its files are read."""
     if snaps is None or title is None:
         record = store.read(run_dir)
         title = config_title(record.config, record.display_name) if title is None else title
     snaps = store.load_snapshots(run_dir) if snaps is None else snaps
     fig = draw_process(snaps, steps, title)
     out = Path(out) if out else Path(run_dir) / "process.png"
-    return save_figure(fig, out)
+    return save_figure(fig, out, formats)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m analysis.process", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, help="a run's record directory holding snapshots.npz")
     p.add_argument("--steps", help="comma list of stored snapshot steps to draw (default: all)")
-    add_out_arg(p, None, "output PNG (default RUN_DIR/process.png)")
+    add_out_arg(p, None, "output file (default RUN_DIR/process.png; its suffix is replaced per --format)")
+    add_format_arg(p)
     args = p.parse_args(argv)
+    formats = formats_arg(p, args)
     try:
         steps = parse_int_list(args.steps, "--steps", minimum=0) if args.steps else None
         check_output_file(args.out or args.run_dir / "process.png")
         with clean_exit(p.prog):
-            print(save_process(args.run_dir, args.out, steps))
+            print(save_process(args.run_dir, args.out, steps, formats=formats))
     except (FileNotFoundError, ValueError, UsageError, PermissionError, store.DamagedRecord) as err:
         fail(p.prog, str(err))
     return 0

@@ -2,6 +2,7 @@
 
     python -m analysis.traces results/runs/gram-demo
     python -m analysis.traces RUN_A RUN_B --smooth 100 --logx --out traces.png
+    python -m analysis.traces results/stability --cell noise_dim=4_width=100 --out figs/ --format pdf
 
 Reads ``trace.csv`` (one row per generator step, one column per diagnostic) and
 ``record.json`` of each record directory. One row of panels per run: the first panel puts
@@ -11,10 +12,17 @@ generator's MMD loss and the Pearson divergence D* the projector maximises); eve
 diagnostic gets a panel of its own. Labels and log scales come from the objective's
 ``diagnostics`` as stored in the record. Lines are moving averages over ``--smooth`` steps
 with the raw values faint behind.
+
+Given a results directory instead (any sweep's, or one setting's), it draws one figure per
+grid cell with every objective side by side, a panel each: the objective's pair of
+diagnostics as the median over seeds of their moving averages, with a band over the
+seeds' range (`draw_bands`; ``--cell`` picks cells). ``--format`` sets the files written.
 """
 from __future__ import annotations
 
+import itertools
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,14 +35,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import store  # noqa: E402
-from analysis.figures import save_figure  # noqa: E402
+from store.records import RECORD_FILE, TRACE_FILE  # noqa: E402
+from analysis.command import add_format_arg, check_output_file, formats_arg  # noqa: E402
+from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, save_figure  # noqa: E402
+from analysis.frames import axis_name, by_setting_and_dataset, frame, group_dir  # noqa: E402
 from analysis.process import config_title  # noqa: E402
-from analysis.command import check_output_file  # noqa: E402
 from cli import Parser, add_out_arg, clean_exit, fail  # noqa: E402
 
 Description = Mapping[str, Any]  # an objective's self-description (`objectives.Objective.describe`)
 COLOURS = ["tab:red", "tab:blue", "tab:green", "tab:purple"]
-PANEL_W, PANEL_H = 3.4, 2.4
+PANEL_H = 1.8  # inches per row of panels; a row spans double-column width
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -82,6 +92,12 @@ def _label(objective: Description, column: str) -> str:
     return _meta(objective, column).get("label", column)
 
 
+def legend_below(ax, offset: float = 0.14) -> None:
+    """The panel's legend ``offset`` axis heights under its axis (diagnostic labels are
+    longer than a panel is wide)."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -offset), fontsize=5.5, handlelength=1.2)
+
+
 def _draw_panel(ax, trace: pd.DataFrame, objective: Description, columns: Sequence[str], window: int) -> None:
     steps = trace.index.to_numpy() + 1  # row t holds the diagnostics of generator step t + 1
     for i, col in enumerate(columns):
@@ -94,8 +110,7 @@ def _draw_panel(ax, trace: pd.DataFrame, objective: Description, columns: Sequen
         ax.set_yscale("log")
     elif (scale := _symlog_threshold(values)) is not None:
         ax.set_yscale("symlog", linthresh=scale)
-    ax.tick_params(which="both", labelsize=7)
-    ax.legend(fontsize=7, loc="best")
+    legend_below(ax, 0.3)  # below the "generator step" label
     ax.grid(alpha=0.3)
 
 
@@ -104,7 +119,7 @@ def draw_traces(runs: Sequence[tuple[str, pd.DataFrame, Description]], window: i
     """One row of panels per ``(title, trace, objective description)``; see the module docstring."""
     layouts = [panels_for(objective, list(trace.columns)) for _, trace, objective in runs]
     ncols = max(1, max(len(lay) for lay in layouts))
-    fig, axs = plt.subplots(len(runs), ncols, figsize=(PANEL_W * ncols, PANEL_H * len(runs) + 0.3),
+    fig, axs = plt.subplots(len(runs), ncols, figsize=(DOUBLE_COLUMN, PANEL_H * len(runs) + 0.3),
                             squeeze=False, constrained_layout=True)
     for row, ((title, trace, objective), layout) in enumerate(zip(runs, layouts)):
         for j in range(ncols):
@@ -115,9 +130,80 @@ def draw_traces(runs: Sequence[tuple[str, pd.DataFrame, Description]], window: i
             _draw_panel(ax, trace, objective, layout[j], window)
             if logx:
                 ax.set_xscale("log")
-            ax.set_xlabel("generator step", fontsize=7)
-        axs[row, 0].set_title(title, fontsize=9, loc="left")
+            ax.set_xlabel("generator step")
+        axs[row, 0].set_title(title, loc="left")
     return fig
+
+
+def _stack(traces: Sequence[pd.DataFrame], column: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and the seeds' moving averages of ``column`` as rows (NaN past a shorter trace)."""
+    steps = sorted(set().union(*(t.index for t in traces if column in t)))
+    rows = [moving_average(t[column].reindex(steps).to_numpy(dtype=np.float64), window) for t in traces if column in t]
+    return np.asarray(steps) + 1, np.vstack(rows)
+
+
+def draw_bands(groups: Sequence[tuple[str, Description, Sequence[pd.DataFrame]]], window: int,
+               note: str = "") -> plt.Figure:
+    """One panel per ``(title, objective description, traces of its seeds)``: the objective's
+    pair of diagnostics, each the median over seeds of its moving average with a band over
+    the seeds' range; up to four panels a row at double-column width."""
+    per_row = min(4, len(groups))
+    n_rows = -(-len(groups) // per_row)
+    fig, axs = plt.subplots(n_rows, per_row, figsize=(DOUBLE_COLUMN if per_row > 1 else SINGLE_COLUMN,
+                                                      2.1 * n_rows + 0.3), squeeze=False, constrained_layout=True)
+    for ax, group in itertools.zip_longest(axs.flat, groups):
+        if group is None:
+            ax.set_axis_off()
+            continue
+        title, objective, runs = group
+        columns = list(dict.fromkeys(c for t in runs for c in t.columns))
+        pair = panels_for(objective, columns)[0] if columns else ()
+        values = []
+        for i, col in enumerate(pair):
+            steps, stack = _stack(runs, col, window)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps after a divergence
+                mid, lo, hi = np.nanmedian(stack, 0), np.nanmin(stack, 0), np.nanmax(stack, 0)
+            colour = COLOURS[i % len(COLOURS)]
+            ax.fill_between(steps, lo, hi, color=colour, alpha=0.25, lw=0)
+            ax.plot(steps, mid, color=colour, lw=0.9, label=_label(objective, col))
+            values.append(stack.ravel())
+        if values:
+            allv = np.concatenate(values)
+            if all(uses_log(objective, c, allv) for c in pair):
+                ax.set_yscale("log")
+            elif (scale := _symlog_threshold(allv)) is not None:
+                ax.set_yscale("symlog", linthresh=scale)
+            legend_below(ax)
+        ax.set_title(f"{title} ({len(runs)} seed{'s' if len(runs) != 1 else ''})")
+        ax.grid(alpha=0.3, lw=0.4)
+    fig.supxlabel("generator step" + (f"; {note}" if note else ""), fontsize=6)
+    return fig
+
+
+def draw_cell_traces(df: pd.DataFrame, out_dir: Path, formats: Sequence[str] | None = None,
+                     cells: Sequence[str] | None = None) -> list[Path]:
+    """``traces_<cell>`` for every grid cell of one setting's records (rows of
+    `analysis.frames.frame`; only ``cells`` when given): every objective a panel, seeds a band."""
+    written = []
+    runs = df[[Path(p, TRACE_FILE).exists() for p in df["path"]]] if len(df) else df
+    for cell, in_cell in runs.groupby("cell", sort=False):
+        if cells and cell not in cells:
+            continue
+        groups, axes = [], {}
+        for _, g in in_cell.groupby("entry", sort=False):
+            record = store.read(g["path"].iloc[0], verify=False)
+            axes = record.axes
+            groups.append((g["label"].iloc[0], record.objective, [store.load_trace(p) for p in g["path"]]))
+        steps = max(len(t) for _, _, ts in groups for t in ts)
+        window = max(1, steps // 100)
+        seeds = ", ".join(map(str, sorted(in_cell["seed"].unique())))
+        where = ", ".join(f"{axis_name(k)} {v}" for k, v in axes.items())
+        note = (f"{where}; lines: median over seeds {seeds}, bands: their range; "
+                + (f"moving average over {window} steps" if window > 1 else "no smoothing"))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written.append(save_figure(draw_bands(groups, window, note), out_dir / f"traces_{cell}", formats))
+    return written
 
 
 def run_title(record: store.Record) -> str:
@@ -127,10 +213,10 @@ def run_title(record: store.Record) -> str:
 
 
 def write_traces(runs: Sequence[tuple[str, pd.DataFrame, Description]], out: Path, window: int = 50,
-                 logx: bool = False) -> Path:
+                 logx: bool = False, formats: Sequence[str] | None = None) -> Path:
     """`draw_traces` saved to ``out``."""
     fig = draw_traces(runs, window, logx)
-    return save_figure(fig, out)
+    return save_figure(fig, out, formats)
 
 
 def read_records(run_dirs: Sequence[Path], prog: str) -> list[store.Record]:
@@ -147,28 +233,59 @@ def read_records(run_dirs: Sequence[Path], prog: str) -> list[store.Record]:
 
 
 def save_traces(records: Sequence[store.Record], out: Path | None = None, window: int = 50,
-                logx: bool = False) -> Path:
+                logx: bool = False, formats: Sequence[str] | None = None) -> Path:
     """Draw the traces of ``records``; default output ``trace.png`` in the first one's directory."""
     runs = [(run_title(r), store.load_trace(r.path), r.objective) for r in records]
-    return write_traces(runs, Path(out) if out else records[0].path / "trace.png", window, logx)
+    return write_traces(runs, Path(out) if out else records[0].path / "trace.png", window, logx, formats)
+
+
+def save_bands(root: Path, out: Path | None, cells: Sequence[str] | None, formats: Sequence[str],
+               prog: str) -> list[Path]:
+    """`draw_cell_traces` for every (setting, data set) of the sweep records below ``root``,
+    into ``out/<setting>/<dataset>/traces`` or beside the records (``<dataset>/figures/traces``)."""
+    records, problems = store.scan(root)
+    for path, why in problems:
+        print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
+    written = []
+    for runs in by_setting_and_dataset([r for r in records if r.sweep != "train"]):  # sweeps' records
+        target = group_dir(runs, out) / ("traces" if out else "figures/traces")
+        written += draw_cell_traces(frame(runs), target, formats, cells)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m analysis.traces", description=__doc__.split("\n\n")[0])
-    p.add_argument("run_dirs", type=Path, nargs="+", help="record directories holding trace.csv")
+    p.add_argument("paths", type=Path, nargs="+",
+                   help="record directories holding trace.csv, or one results directory (bands over seeds)")
     p.add_argument("--smooth", type=int, default=50, help="moving-average window in steps (default 50; 1 = raw)")
     p.add_argument("--logx", action="store_true", help="log-scale step axis (to see the first iterations)")
-    add_out_arg(p, None, "output PNG (default: trace.png in the first run directory)")
+    p.add_argument("--cell", action="append", metavar="CELL",
+                   help="with a results directory: only this grid cell, e.g. noise_dim=4_width=100 (repeatable)")
+    add_out_arg(p, None, "output file for record directories (default: trace.png in the first one), "
+                         "output folder for a results directory (default: beside the records)")
+    add_format_arg(p)
     args = p.parse_args(argv)
+    formats = formats_arg(p, args)
     if args.smooth < 1:
         fail(p.prog, "--smooth must be at least 1")
-    records = read_records(args.run_dirs, p.prog)
-    try:
-        check_output_file(args.out or records[0].path / "trace.png")
-    except PermissionError as err:
-        fail(p.prog, str(err))
+    missing = [d for d in args.paths if not d.exists()]
+    if missing:
+        fail(p.prog, f"{missing[0]} does not exist")
     with clean_exit(p.prog):
-        print(save_traces(records, args.out, args.smooth, args.logx))
+        if all((d / RECORD_FILE).exists() for d in args.paths):
+            records = read_records(args.paths, p.prog)
+            try:
+                check_output_file(args.out or records[0].path / "trace.png")
+            except PermissionError as err:
+                fail(p.prog, str(err))
+            print(save_traces(records, args.out, args.smooth, args.logx, formats))
+            return 0
+        if len(args.paths) > 1:
+            fail(p.prog, "give record directories, or one results directory")
+        written = save_bands(args.paths[0], args.out, args.cell, formats, p.prog)
+    if not written:
+        fail(p.prog, f"no traces below {args.paths[0]}" + (f" in cell(s) {', '.join(args.cell)}" if args.cell else ""))
+    print("\n".join(map(str, written)))
     return 0
 
 

@@ -136,16 +136,15 @@ def test_inception_fails_with_one_clear_message(tmp_path, monkeypatch, feature_c
         resolve_features("inception", ds, weights=str(not_inception))
 
 
-def test_paper_table_bold_best_and_partial_seeds():
+def test_paper_table_marks_partial_seeds_and_bolds_nothing_below_three():
     import pandas as pd
     from analysis.fid_table import paper_table
     rows = [("GAN", 30.0, 2.0, 3), ("MMD-GAN", 40.0, 1.0, 3), ("GRAM-net", 25.0, 1.0, 2)]
     summary = pd.DataFrame([{"arch": "dcgan", "dataset": "cifar10", "features": "inc", "label": m, "seeds": 3,
                              "finished": n, "fid_mean": mean, "fid_std": std, "fid_n": n} for m, mean, std, n in rows])
     md = paper_table(summary, "fid")
-    assert list(md.columns) == ["GAN", "MMD-GAN", "GRAM-net"] and md.index[0] == ("DCGAN", "cifar10", "inc")
-    assert md.iloc[0].tolist() == ["30.00 ± 2.00", "40.00 ± 1.00", "**25.00 ± 1.00** (2/3)"]
-    assert paper_table(summary, "fid", latex=True).iloc[0, 2] == r"\textbf{25.00 $\pm$ 1.00} (2/3)"
+    assert list(md.columns) == ["GAN", "MMD-GAN", "GRAM-net"] and md.index[0] == ("DCGAN", "cifar10")
+    assert md.iloc[0].tolist() == ["30.00 ± 2.00", "40.00 ± 1.00", "25.00 ± 1.00 (2/3)"]  # 2 seeds: no bold
 
 
 def test_smoke_table_end_to_end(tmp_path, feature_cache, capsys):
@@ -166,12 +165,12 @@ def test_smoke_table_end_to_end(tmp_path, feature_cache, capsys):
     assert not (run / "samples.npy").exists()
     md = (fid / "tables/fid.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| DCGAN"))
-    assert row.count("**") == 2 and row.count("±") == 4 and "not Inception" in md
-    assert [c.strip() for c in md.splitlines()[2].split("|")[4:8]] == ["GAN", "MMD-net", "MMD-GAN", "GRAM-net"]
+    assert row.count("**") == 0 and row.count("±") == 4 and "not Inception" in md and "Welch" in md  # 2 seeds
+    assert [c.strip() for c in md.splitlines()[2].split("|")[3:7]] == ["GAN", "MMD-net", "MMD-GAN", "GRAM-net"]
     tex = (fid / "tables/fid.tex").read_text()
-    assert r"\textbf{" in tex and r"$\pm$" in tex and r"\begin{tabular}" in tex
+    assert r"$\pm$" in tex and r"\begin{tabular}" in tex and r"\caption{" in tex
     assert (fid / "tables/kid.md").exists() and (fid / "tables/summary.csv").exists()
-    for name in ("samples_mnist5k_arch=dcgan.png", "samples_mnist5k_arch=dcgan_gan.png",
+    for name in ("samples_mnist5k_arch=dcgan.png", "samples_mnist5k_arch=dcgan.pdf", "samples_mnist5k_arch=dcgan_gan.png",
                  "samples_mnist5k_arch=dcgan_mmdgan.png"):
         assert (fid / "figures" / name).stat().st_size > 1000
     capsys.readouterr()

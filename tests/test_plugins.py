@@ -65,8 +65,8 @@ def test_plugin_file_runs_through_the_stability_sweep(tmp_path, capsys, jobs):
     assert code == 0
     assert "| Moments " in capsys.readouterr().out  # the printed summary table
     root, = (out / "stability").glob("*/ring2d")
-    summary = pd.read_csv(root / "tables" / "summary.csv").set_index("model")
-    assert list(summary.index) == ["Moments"] and summary.loc["Moments", "successful"] == "0/4"
+    summary = pd.read_csv(root / "tables" / "summary.csv").set_index("objective")
+    assert list(summary.index) == ["Moments"] and summary.loc["Moments", ["successful", "runs"]].tolist() == [0, 4]
     assert summary.loc["Moments", "crashed"] == 0
     cells = pd.read_csv(root / "tables" / "cells.csv")
     assert len(cells) == 4 and set(cells["model"]) == {"moments"} and set(cells["status"]) == {"ok"}

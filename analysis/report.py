@@ -1,0 +1,282 @@
+"""A reproduction report: each of the paper's claims beside our measurements, with intervals
+and a verdict, in one document.
+
+    python -m analysis.report results/                       # -> results/report/report.{md,html}
+    python -m analysis.report results/ --out paper-report --format png,pdf
+
+From every record below RESULTS it writes ``report.md`` (figures as files beside it, under
+``stability/`` and ``fid/``) and ``report.html`` (the same, figures embedded: one file to
+send). Sections: the verdicts (`analysis.claims`: the paper's claim, the rule that decides
+it, our measurement with its 95% interval, reproduced / not reproduced / not run), how the
+records were made (commit and uncommitted changes, versions, devices, commands, every
+setting and hyperparameter), which runs are missing, failed or unreadable, and per setting
+the figures and tables of `analysis.stability` and `analysis.fid_table`. Figures are
+written in every ``--format``; the document shows the PNGs (drawn whatever ``--format`` says).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+import store
+from analysis import fid_table, stability
+from analysis.claims import (NOT_RUN, PAPER_GRID, PAPER_RING, REPRODUCED, Verdict, fid_verdicts, ring_basis,
+                             ring_verdicts)
+from analysis.command import add_format_arg, formats_arg
+from analysis.document import Document
+from analysis.frames import axis_name, by_setting, by_setting_and_dataset, describe_setting, frame, group_dir, levels
+from analysis.heatmaps import NOTE, SCALES
+from analysis.stats import BOLD_RULE
+from cli import Parser, add_out_arg, fail
+from engine import field_default
+from metrics.ring import SUCCESS_RULE
+
+TITLE = "Reproduction report: Generative Ratio Matching Networks (Srivastava et al., ICLR 2020)"
+REPORT_HEATMAPS = ("success", "modes_covered_strict", "spread", "hq_fraction", "mode_kl", "mmd2")
+HEATMAP_CAPTIONS = {
+    "success": f"Successful seeds per cell ({SUCCESS_RULE})",
+    "modes_covered_strict": "Modes strictly covered: modes holding >= 10% of a uniform share of high-quality samples",
+    "spread": "Spread of the samples around their modes relative to the data (1 = the data's; log scale centred "
+              "on 1; the lines on the colour bar bound the success band 1/sqrt 2..sqrt 2; above: a smear or an "
+              "over-dispersed fit, below: samples piled on the centres)",
+    "hq_fraction": "High-quality fraction: samples within 3 standard deviations of their nearest mode",
+    "mode_kl": "Mode KL: KL divergence (nats) of the high-quality samples' mode histogram from uniform; 0 is best, "
+               "log n_modes the worst",
+    "mmd2": "MMD^2 to fresh true samples under a fixed sum of Gaussian kernels (log scale; values below 1e-4, "
+            "the unbiased estimate's noise floor, take the floor's colour)",
+}
+
+
+def _png(path: Path) -> Path:
+    return path.with_name(path.name + ".png")
+
+
+def provenance(records: Sequence[store.Record]) -> list[str]:
+    """How the records were made: code, versions, machines, commands, time span."""
+    prov = [r.provenance for r in records]
+    commits = Counter((p.get("git_commit") or "unknown", p.get("git_dirty")) for p in prov)
+    versions = Counter(tuple(sorted((k, v) for k, v in (p.get("versions") or {}).items() if v)) for p in prov)
+    created = sorted(p["created"] for p in prov if p.get("created"))
+    dirty = {True: "with uncommitted changes", False: "clean", None: "unknown"}
+    lines = [f"code: {', '.join(f'`{c[:12]}` ({dirty[d]}): {n} runs' for (c, d), n in commits.most_common())}"]
+    if any(d for (_, d) in commits):
+        lines.append("**some runs were made from a working tree with uncommitted changes**: their code is not "
+                     "exactly the commit named")
+    lines += [f"versions ({n} runs): " + ", ".join(f"{k} {v}" for k, v in vs) for vs, n in versions.most_common()]
+    lines.append("python: " + ", ".join(sorted({str(p.get("python")) for p in prov})) + "; platform: "
+                 + ", ".join(sorted({str(p.get("platform")) for p in prov})))
+    lines.append("devices: " + ", ".join(f"{d} ({n} runs)" for d, n in
+                                         Counter(str(r.run.get("device")) for r in records).most_common()))
+    if created:
+        lines.append(f"made between {created[0]} and {created[-1]}")
+    commands = Counter(" ".join(map(str, p.get("command") or [])) for p in prov)
+    lines += [f"command ({n} runs): `{c}`" for c, n in commands.most_common(5)]
+    return lines
+
+
+def settings(records: Sequence[store.Record]) -> list[str]:
+    """Every setting and, per objective entry, its hyperparameters outside the grid."""
+    lines = []
+    for setting, group in by_setting(list(records)):
+        lines.append(f"**{group[0].sweep} {setting}**: {describe_setting(group[0])}; data "
+                     + ", ".join(dict.fromkeys(r.config["dataset"] for r in group)))
+        seen = {}
+        for r in group:
+            seen.setdefault(r.entry, r)
+        for entry, r in seen.items():
+            hp = {k: v for k, v in r.config["hp"].items() if k not in r.axes}
+            lines.append(f"{r.display_name} (`{entry}`): " + ", ".join(f"{k}={v}" for k, v in sorted(hp.items())))
+    return lines
+
+
+def missing_runs(df: pd.DataFrame, axes: Sequence[str]) -> list[str]:
+    """Runs expected (every objective x cell of the grid x seed seen in this group) but absent,
+    and runs that crashed or diverged."""
+    lines = []
+    seeds = sorted(df["seed"].unique())
+    cells = list(itertools.product(*(levels(df, a) for a in axes)))
+    for entry, g in df.groupby("entry", sort=False):
+        have = {(*(row[a] for a in axes), row["seed"]) for _, row in g.iterrows()}
+        absent = [(*c, s) for c in cells for s in seeds if (*c, s) not in have]
+        label = g["label"].iloc[0]
+        if absent:
+            lines.append(f"{label}: missing " + "; ".join(
+                ", ".join(f"{axis_name(a)} {v}" for a, v in zip(axes, m[:-1])) + f", seed {m[-1]}" for m in absent))
+        for _, row in g[g["status"] != "ok"].iterrows():
+            lines.append(f"{label}: {row['cell']} seed {row['seed']} {row['status']}"
+                         + (f" ({row['reason']})" if row.get("reason") else ""))
+    if set(PAPER_GRID) <= set(df.columns):
+        not_run = [c for c in itertools.product(*PAPER_GRID.values())
+                   if not ((df["noise_dim"] == c[0]) & (df["width"] == c[1])).any()]
+        if not_run:
+            lines.append(f"cells of the paper's grid not run here ({len(not_run)}): "
+                         + "; ".join(f"noise dimension {n}, width {w}" for n, w in not_run))
+    return lines
+
+
+def default_cell(df: pd.DataFrame, axes: Sequence[str]) -> str:
+    """The cell whose axes take the harness's defaults (noise dimension 4, width 100), else the first."""
+    try:
+        want = {a: field_default(a) for a in axes}
+    except (KeyError, AttributeError, TypeError):
+        want = {}
+    hit = df
+    for a, v in want.items():
+        hit = hit[hit[a] == v]
+    return (hit if len(hit) else df)["cell"].iloc[0]
+
+
+def stability_section(doc: Document, runs: list[store.Record], out: Path, formats: Sequence[str]
+                      ) -> tuple[list[Verdict], list[str]]:
+    """Figures and tables of one (setting, data set) of stability records; returns its
+    verdicts and its missing or failed runs."""
+    df = frame(runs)
+    axes = stability.grid_axes(df, runs)
+    dataset, setting = runs[0].config["dataset"], runs[0].setting
+    target = group_dir(runs, out / "stability")
+    stability.write_report(runs, target, True, formats)
+    figs = target / "figures"
+    seed = int(df["seed"].min())
+    doc.heading(f"Ring stability: {dataset}, setting {setting}", 2)
+    doc.paragraph(f"{describe_setting(runs[0])}. {len(df)} runs; seeds "
+                  f"{', '.join(map(str, sorted(df['seed'].unique())))}. The paper: {PAPER_RING}.")
+    several = df["entry"].nunique() > 1
+    grid = figs / ("samples_all" if several else f"samples_{df['slug'].iloc[0]}")
+    doc.figure(_png(grid), f"Samples of seed {seed} (orange) over the data (blue), one panel per cell "
+                           "(the paper's Fig. 2 and 7 layout). A red frame marks a run that fails the success rule "
+                           f"({SUCCESS_RULE}); 'k% off-panel': samples outside the drawn limits.")
+    for metric in REPORT_HEATMAPS:
+        path = _png(figs / f"heatmap_{metric}")
+        if path.exists():
+            doc.figure(path, f"{HEATMAP_CAPTIONS[metric]}. Fixed colour scale: "
+                             f"{SCALES[metric].describe(int(df['n_modes'].max()))}. {NOTE}")
+    cell = default_cell(df, axes)
+    trace = _png(figs / "traces" / f"traces_{cell}")
+    if trace.exists():
+        doc.figure(trace, f"Training traces in cell {cell.replace('_', ', ')} (every cell: {figs / 'traces'}): "
+                          "each objective's generator loss and its other player's objective; lines the median over "
+                          "seeds, bands their range.")
+    shown, _ = stability.summarise(df, axes)
+    doc.table(shown, f"Per objective over all cells and seeds: success rate with its 95% Wilson interval; metrics "
+                     f"mean ± std over runs. {SUCCESS_RULE}.")
+    shown, _ = stability.per_cell(df, axes)
+    doc.table(shown, "Per cell: mean ± std over seeds; (k/n): only k of n seeds have a value.")
+    doc.paragraph(f"Tables as Markdown, LaTeX and CSV: `{target / 'tables'}`.")
+    problems = missing_runs(df, axes)
+    return ring_verdicts(df, f"{dataset} ({setting})", ring_basis(df)), problems
+
+
+def fid_section(doc: Document, group: list[store.Record], out: Path, formats: Sequence[str]
+                ) -> tuple[list[Verdict], list[str]]:
+    """Tables and sample grids of one setting of image records; returns its verdicts and its missing or failed runs."""
+    setting = group[0].setting
+    target = out / "fid" / setting
+    fid_table.write_report(group, target, True, formats)
+    doc.heading(f"Image quality: setting {setting}", 2)
+    doc.paragraph(describe_setting(group[0]) + ".")
+    df = fid_table.load(group)
+    _, tables = fid_table.captioned_tables(df, list(group[0].axes), setting)
+    for table, cap in tables.values():
+        doc.table(table, cap)
+    for dataset, cell in df[["dataset_dir", "cell"]].drop_duplicates().itertuples(index=False):
+        png = target / "figures" / f"samples_{dataset}_{cell}.png"
+        if png.exists():
+            doc.figure(png, f"Samples of each objective's lowest finished seed: {dataset}, {cell.replace('_', ', ')}.")
+    problems = missing_runs(df, list(group[0].axes))
+    return fid_verdicts(df, setting, list(group[0].axes)), problems
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
+    return pd.DataFrame([{"claim": v.claim, "scope": v.scope, "verdict": f"**{v.verdict}**", "measured": v.measured}
+                         for v in verdicts])
+
+
+def build(root: Path, out: Path, formats: Sequence[str], prog: str) -> tuple[Document, list[Verdict]] | None:
+    """The report of every record below ``root``, its figures and tables written under
+    ``out``; None when there are no sweep records."""
+    records, problems = store.scan(root)
+    for path, why in problems:
+        print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
+    records = [r for r in records if r.sweep in ("stability", "fid")]
+    if not records:
+        return None
+    formats = tuple(dict.fromkeys([*formats, "png"]))  # the document shows PNGs
+    doc = Document(TITLE)
+    body = Document(TITLE)
+    verdicts, gaps = [], []
+    ring = [r for r in records if r.sweep == "stability"]
+    for runs in by_setting_and_dataset(ring):
+        found, missing = stability_section(body, runs, out, formats)
+        verdicts += found
+        gaps += [f"{runs[0].config['dataset']}, {runs[0].setting}: {m}" for m in missing]
+    if not ring:
+        verdicts += ring_verdicts(None, "no stability records")
+    images = [r for r in records if r.sweep == "fid"]
+    for setting, group in by_setting(images):
+        found, missing = fid_section(body, group, out, formats)
+        verdicts += found
+        gaps += [f"{setting}: {m}" for m in missing]
+    if not images:
+        verdicts += fid_verdicts(None)
+    doc.paragraph(f"Made {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')} from the {len(records)} "
+                  f"records below `{root}` by `python -m analysis.report`.")
+    doc.heading("Verdicts", 2)
+    doc.paragraph("Each claim is decided by the rule in the next section, written down before any result was "
+                  "looked at. Rates are given as count, rate and 95% Wilson interval; a claim whose records are "
+                  "missing is 'not run'.")
+    doc.table(verdict_table(verdicts))
+    doc.heading("The claims and their rules", 2)
+    for claim in dict.fromkeys(v.claim for v in verdicts):
+        first = next(v for v in verdicts if v.claim == claim)
+        doc.heading(claim, 3)
+        doc.bullets([f"paper: {first.paper}", f"rule: {first.criterion}"]
+                    + [f"{v.scope}" + (f", {v.basis}" if v.basis else "") + f": {v.measured} → **{v.verdict}**"
+                       for v in verdicts if v.claim == claim])
+    doc.heading("How the records were made", 2)
+    doc.bullets(provenance(records))
+    doc.heading("Settings and hyperparameters", 3)
+    doc.bullets(settings(records))
+    doc.heading("Missing, failed and unreadable runs", 2)
+    unreadable = [f"unreadable, skipped: {p} ({why})" for p, why in problems]
+    doc.bullets(gaps + unreadable)
+    if not gaps and not unreadable:
+        doc.paragraph("none: every objective has every cell and seed of its grid, and every run finished.")
+    doc.paragraph(f"Statistics: std is the sample standard deviation (ddof 1) over seeds; intervals are 95% Wilson "
+                  f"score intervals; in the FID tables, {BOLD_RULE}.")
+    doc.blocks += body.blocks
+    return doc, verdicts
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = Parser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("results", type=Path, help="results root (or a sweep's or one setting's directory)")
+    add_out_arg(p, None, "folder for report.md, report.html and their figures (default RESULTS/report)")
+    add_format_arg(p)
+    args = p.parse_args(argv)
+    formats = formats_arg(p, args)
+    if not args.results.exists():
+        fail(p.prog, f"{args.results} does not exist")
+    out = args.out or args.results / "report"
+    built = build(args.results, out, formats, p.prog)
+    if built is None:
+        fail(p.prog, f"no stability or fid records below {args.results}")
+    doc, verdicts = built
+    store.write_text(out / "report.md", doc.markdown(out))
+    store.write_text(out / "report.html", doc.html())
+    print(verdict_table(verdicts)[["claim", "scope", "verdict"]].to_markdown(index=False))
+    print(f"\nreport: {out / 'report.md'}\n        {out / 'report.html'}")
+    reproduced = sum(v.verdict == REPRODUCED for v in verdicts)
+    not_run = sum(v.verdict == NOT_RUN for v in verdicts)
+    print(f"{reproduced} reproduced, {len(verdicts) - reproduced - not_run} not reproduced, {not_run} not run",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,11 +12,12 @@ row is bold (lowest FID/KID, highest IS). Written under ``tables``:
 - ``records.csv``: one row per run (config, status, metrics, extractor);
 - ``summary.csv``: one row per (arch, data set, extractor, objective) with the numbers;
 - ``fid.md``/``fid.tex``, ``kid.md``/``kid.tex`` (KID x 10^3), ``isc.md``/``isc.tex``
-  (only where the Inception/classifier score is meaningful), each with a caption that
-  names the feature extractor behind every row.
+  (only where the Inception/classifier score is meaningful), ``precision.md``/``.tex`` and
+  ``recall.md``/``.tex``, each with a caption that names the feature extractor behind every row.
 
 And under ``figures``: ``samples_<dataset>_<cell>_<model>.png`` (the first 64 samples of the
-lowest finished seed) and ``samples_<dataset>_<cell>.png`` (objectives side by side).
+lowest finished seed) and ``samples_<dataset>_<cell>.png`` (objectives side by side), and
+``over_steps_<dataset>_<cell>.png`` for runs trained with ``--eval-every`` (`analysis.curves`).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ import torch  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
 import store  # noqa: E402
+from analysis.curves import draw_curves  # noqa: E402
 from analysis.figures import save_figure  # noqa: E402
 from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
 from analysis.command import report_command  # noqa: E402
@@ -43,6 +45,8 @@ TABLES = {  # metric: (title, scale, lower is better)
     "fid": ("FID", 1.0, True),
     "kid": ("KID x 10^3", 1e3, True),
     "isc": ("IS", 1.0, False),
+    "precision": ("Precision", 1.0, False),  # in the FID's feature space (metrics.images)
+    "recall": ("Recall", 1.0, False),
 }
 ARCH_NAMES = {"dcgan": "DCGAN", "weaker": "Weaker", "mlp": "MLP"}
 
@@ -214,6 +218,7 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     if figures:
         figs.mkdir(parents=True, exist_ok=True)
         draw_sample_grids(df, figs)
+        draw_curves(records, figs)  # metrics over steps, where runs have them
     failed = df[df["status"] != "ok"]
     notes = "".join(f"\n- {p}: {s} ({r})" for p, s, r in zip(failed["path"], failed["status"], failed["reason"]))
     body = "\n".join(texts.values()) or "no finished runs with metrics yet\n"

@@ -15,7 +15,9 @@ or figure. For each group this writes, into ``<setting>/<dataset>/`` beside the 
   first swept axis, rows the second), data in blue and samples in orange; and
   ``figures/samples_all.png`` with the objectives side by side;
 - ``figures/heatmap_<metric>.png``: each metric over the grid, objectives side by side on
-  one colour scale, annotated with mean +- std over seeds (success: successful/seeds).
+  one colour scale, annotated with mean +- std over seeds (success: successful/seeds);
+- ``figures/over_steps_<dataset>_<cell>.png`` for runs trained with ``--eval-every``
+  (`analysis.curves`).
 
 Metric definitions and the success rule are in `analysis.ring_metrics`.
 """
@@ -37,6 +39,7 @@ import torch  # noqa: E402
 
 import data  # noqa: E402
 import store  # noqa: E402
+from analysis.curves import draw_curves  # noqa: E402
 from analysis.figures import save_figure, scatter_panel  # noqa: E402
 from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
 from analysis.command import report_command  # noqa: E402
@@ -215,6 +218,7 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
         figs.mkdir(parents=True, exist_ok=True)
         draw_heatmaps(df, axes, figs)
         draw_sample_grids(df, axes, dataset, figs)
+        draw_curves(records, figs)  # metrics over steps, where runs have them
     return markdown + f"\n\nfigures: {figs}\ntables: {tables}"
 
 

@@ -67,6 +67,17 @@ def draw_samples(generator: torch.nn.Module, noise_dims: Sequence[int], seeds: S
     return torch.cat([generator(source(min(SAMPLE_CHUNK, n - i))).cpu() for i in range(0, n, SAMPLE_CHUNK)], 1)
 
 
+def net_factory(configs: Sequence[RunConfig], dataset: Any, device: torch.device | str = "cpu") -> NetFactory:
+    """The network factory of a stack of ``configs`` on ``dataset`` (its widest generator
+    sets the layers' size, see `models.stacked`); with one configuration, that run's own
+    networks (e.g. to load a record's ``generator.pt``)."""
+    cfg, widths = configs[0], [c.width for c in configs]
+    arch = ArchConfig(arch=cfg.arch, width=max(widths), depth=cfg.depth,
+                      out_activation=getattr(dataset, "output_activation", "identity"))
+    return NetFactory(arch, dataset.x_shape, [c.noise_dim for c in configs], [c.seed for c in configs], device,
+                      widths)
+
+
 class BatchSource:
     """Real minibatches ``(k, R, B, *x)``: run r samples indices from its own generator."""
 
@@ -136,10 +147,8 @@ class Trainer:
         """The networks, optimisers and random streams, from the configurations (again after
         a failed graph capture, which can leave generators unusable)."""
         cfg, seeds = self.configs[0], [c.seed for c in self.configs]
-        noise_dims, widths = [c.noise_dim for c in self.configs], [c.width for c in self.configs]
-        arch = ArchConfig(arch=cfg.arch, width=max(widths), depth=cfg.depth,
-                          out_activation=getattr(self.dataset, "output_activation", "identity"))
-        factory = NetFactory(arch, self.dataset.x_shape, noise_dims, seeds, self.device, widths)
+        noise_dims = [c.noise_dim for c in self.configs]
+        factory = net_factory(self.configs, self.dataset, self.device)
         self.noise = objectives.NoiseSource(noise_dims, seeds, self.device, cfg.noise)
         self.objective = objectives.build(cfg.model, factory, self.noise, cfg.hyperparameters)
         self.batches = BatchSource(self.train_sets, seeds, cfg.batch, self.device)

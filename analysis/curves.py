@@ -61,7 +61,9 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
     metrics), one line per label: the mean over seeds, shaded from the lowest to the
     highest seed."""
     metrics = [m for m in METRICS if m in df and df[m].notna().any()]
-    fig, axs = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.0), squeeze=False)
+    labels = list(dict.fromkeys(df["label"]))
+    rows = -(-len(labels) // 4)  # legend rows below the panels
+    fig, axs = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.2 + 0.25 * rows), squeeze=False)
     for ax, metric in zip(axs[0], metrics):
         label, log = METRICS[metric]
         for name, g in df.groupby("label", sort=False):
@@ -79,10 +81,11 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
     seeds = df.groupby("label")["seed"].nunique().max()
-    axs[0][0].legend(fontsize=8)
+    handles, names = axs[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=8, frameon=False)
     fig.suptitle(title + (f" (line: mean of {seeds} seeds, band: lowest to highest)" if seeds > 1 else ""),
                  fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03 + 0.06 * rows, 1, 1))
     return fig
 
 

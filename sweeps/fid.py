@@ -17,6 +17,13 @@ weights come from ``--fid-weights PATH`` or a download; ``offline`` is a CNN cla
 trained here on the labelled real images (cached in ``<out>/fid/cache``). ``auto`` (default)
 takes each data set's own default: ``offline`` for ``mnist5k``, ``inception`` otherwise.
 Every number is labelled with its extractor: offline FIDs are not Inception FIDs.
+Precision and recall are computed in the same feature space (`metrics.images`).
+
+Long runs (`sweeps.longrun`): checkpoints every ``--checkpoint-minutes`` (a killed sweep
+rerun the same way resumes each run from its last one), ``--eval-every N`` for FID, KID,
+precision and recall over training steps (``metrics_over_steps.csv``, drawn by the
+report), ``--tensorboard`` for a live view. ``python -m analysis.rescore`` scores stored
+runs again, e.g. with ``--fid-weights``, without retraining.
 """
 from __future__ import annotations
 
@@ -86,7 +93,7 @@ class FidSweep(Sweep):
     reporter = staticmethod(report)
 
     def summary(self, m: dict[str, Any]) -> str:
-        return ", ".join(f"{k} {m[k]:.3g}" for k in ("fid", "kid", "isc") if k in m)
+        return ", ".join(f"{k} {m[k]:.3g}" for k in ("fid", "kid", "precision", "recall", "isc") if k in m)
 
 
 def main(argv: list[str] | None = None) -> int:

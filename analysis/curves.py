@@ -22,12 +22,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import store  # noqa: E402
 from analysis.command import report_command  # noqa: E402
 from analysis.figures import save_figure  # noqa: E402
-from analysis.frames import by_setting, frame, read_sweep  # noqa: E402
+from analysis.frames import by_setting, frame  # noqa: E402
 
 # metric: (axis label, log scale), in panel order; those a run's curves hold are drawn
 METRICS = {
@@ -77,6 +78,8 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
                                 alpha=0.2, lw=0)
         if log and (df[metric] > 0).all():
             ax.set_yscale("log")
+            for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+                axis(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("generator step")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
@@ -113,7 +116,10 @@ def report(root: Path, out: Path | None = None, figures: bool = True, prog: str 
     """The curves of every setting below ``root`` (stability and FID sweeps), each beside its
     records (``<setting>/figures``) or under ``out/<setting>``; returns the files as
     markdown (None when no record has curves)."""
-    records = [r for sweep in ("stability", "fid") for r in read_sweep(root, sweep, prog)]
+    found, problems = store.scan(root)
+    for path, why in problems:
+        print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
+    records = [r for r in found if r.sweep in ("stability", "fid")]
     written = []
     for setting, group in by_setting(records):
         base = Path(out) / setting if out else store.setting_dir_of(group[0])

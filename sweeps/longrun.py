@@ -131,8 +131,11 @@ class StackRun:
         self.logged_to = 0  # diagnostics logged to the live view up to this step
         self.saved = False  # a checkpoint of this stack exists
         self.resumed_from = self._resume()
-        live = list(live) if options.tensorboard else []
-        self.writers = [self._writer(p) if p is not None else None for p in live]
+        if not options.tensorboard:  # a view a killed run left, which this run will not continue
+            for p in live:
+                if p is not None:
+                    shutil.rmtree(p, ignore_errors=True)
+        self.writers = [self._writer(p) if p is not None else None for p in live] if options.tensorboard else []
 
     # --- checkpoints ----------------------------------------------------------------------
 

@@ -90,7 +90,8 @@ def test_precision_and_recall_match_a_plain_implementation():
     m = image_metrics(torch.tensor(fake), torch.tensor(real), IDENTITY, kid_subset_size=100)
     precision, recall = plain_precision_recall(fake, real)
     assert 0.1 < recall < precision < 1.0
-    assert (m["precision"], m["recall"]) == pytest.approx((precision, recall), abs=1e-6)  # float32 means; one point is 1/300
+    # torch-fidelity averages in float32; one point is 1/300
+    assert (m["precision"], m["recall"]) == pytest.approx((precision, recall), abs=1e-6)
     same = image_metrics(torch.tensor(real), torch.tensor(real), IDENTITY, kid_subset_size=100)
     assert same["precision"] == same["recall"] == 1.0
     far = image_metrics(torch.tensor(fake + 100.0), torch.tensor(real), IDENTITY, kid_subset_size=100)

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 import store
 from cli import UsageError
@@ -109,7 +110,8 @@ OverSteps = Callable[[np.ndarray, int], dict[str, Any]]  # (samples of run r, r)
 
 
 def log_line(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """One line on stderr, above a progress bar if one is drawn."""
+    tqdm.write(text, file=sys.stderr)
 
 
 class StackRun:

@@ -141,7 +141,7 @@ def test_inception_path_loads_a_local_weights_file(random_inception):
     assert feats.shape == (2, 2048) and logits.shape == (2, 1008)
     images = ds.images_uint8()
     m = image_metrics(images[:4], images[-4:], spec, kid_subset_size=3)  # grey digits -> RGB inside
-    assert set(m) == {"fid", "kid", "kid_std"}
+    assert set(m) == {"fid", "kid", "kid_std", "precision", "recall"}
 
 
 def test_inception_fails_with_one_clear_message(tmp_path, monkeypatch, feature_cache):

@@ -176,6 +176,16 @@ class StackRun:
         store.save_checkpoint(self.checkpoint, self._state())
         self.saved = True
 
+    def provenance(self) -> dict[str, Any]:
+        """What a record says about how its run trained here: the step it resumed from
+        (when it did) and how often it was evaluated."""
+        out: dict[str, Any] = {}
+        if self.resumed_from is not None:
+            out["resumed_from_step"] = self.resumed_from
+        if self.evaluate is not None:
+            out["eval_every"], out["eval_samples"] = self.options.eval_every, self.options.eval_samples
+        return out
+
     def discard_checkpoint(self) -> None:
         """Remove the checkpoint (call once the stack's records are written)."""
         if self.checkpoint is not None:

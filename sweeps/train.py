@@ -148,8 +148,8 @@ def run(parser: Parser, args: argparse.Namespace) -> int:
         except Exception as err:  # noqa: BLE001 - the record matters more than its pictures
             print(f"warning: could not draw a figure: {type(err).__name__}: {err}", file=sys.stderr)
 
-    save_outcome(outcome, out, evaluation, run={"stack": stack_info([cfg], 0)}, extra=figures, curves=curves,
-                 tensorboard=store.live_dir(out) if options.tensorboard else None)
+    save_outcome(outcome, out, evaluation, run={"stack": stack_info([cfg], 0), **stack.provenance()}, extra=figures,
+                 curves=curves, tensorboard=store.live_dir(out) if options.tensorboard else None)
     stack.discard_checkpoint()
     m = evaluation.metrics
     status = outcome.status if outcome.reason is None else f"{outcome.status}: {outcome.reason}"

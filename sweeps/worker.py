@@ -189,7 +189,7 @@ def run_task(task: Task, device: str) -> list[dict[str, Any]]:
             evaluation = task.evaluate(outcome, stack.trainer.dataset, device)
             rss = peak_rss_mb()
             save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes),
-                         {"stack": task.stack(i), "peak_rss_mb": rss}, curves=stack.curve(i),
+                         {"stack": task.stack(i), "peak_rss_mb": rss, **stack.provenance()}, curves=stack.curve(i),
                          tensorboard=live[i] if task.long.tensorboard else None)
             rows.append({"path": str(cell.path), "status": outcome.status, "reason": outcome.reason,
                          "metrics": evaluation.metrics, "wall": time.perf_counter() - t0, "rss": rss})

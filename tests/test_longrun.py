@@ -57,9 +57,12 @@ def test_a_killed_image_run_resumes_from_its_checkpoint_to_the_same_samples(tmp_
     assert not (tmp_path / "killed").exists()
     capsys.readouterr()
     assert train.main([*IMAGE_RUN, "--out", str(tmp_path / "killed")]) == 0
-    assert resumed_step(capsys.readouterr().err) in (20, 40)
+    step = resumed_step(capsys.readouterr().err)
+    assert step in (20, 40)
     assert (tmp_path / "killed/samples.npy").read_bytes() == (tmp_path / "whole/samples.npy").read_bytes()
-    assert store.read(tmp_path / "killed").status == "ok"
+    record = store.read(tmp_path / "killed")
+    assert record.status == "ok" and record.run["resumed_from_step"] == step
+    assert "resumed_from_step" not in store.read(tmp_path / "whole").run
     assert not list(tmp_path.rglob(".checkpoints/*"))
     assert not list(tmp_path.rglob(".tmp-*"))
 
@@ -137,15 +140,23 @@ def test_evaluations_during_training_leave_training_untouched():
 
 
 def test_tensorboard_event_files_hold_each_runs_tags(tmp_path):
+    """Two ring runs in one stack with --tensorboard and --eval-every: each record's
+    tensorboard/ opens in tensorboard's reader with the diagnostics and metrics as scalars
+    and the sample figures, and the runs' samples equal those of the same sweep without
+    either option."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    out = tmp_path / "out"
+    out, plain = tmp_path / "out", tmp_path / "plain"
     argv = ["--models", "gram", "--preset", "smoke", "--noise-dims", "2", "--widths", "20", "--seeds", "0,1",
-            "--samples", "1000", "--tensorboard", "--log-every", "10", "--images-every", "20", "--eval-every", "20",
-            "--eval-samples", "500", "--no-figures", "--out", str(out)]
-    assert stability.main(argv) == 0
+            "--samples", "1000", "--no-figures"]
+    assert stability.main([*argv, "--tensorboard", "--log-every", "10", "--images-every", "20", "--eval-every", "20",
+                           "--eval-samples", "500", "--out", str(out)]) == 0
+    assert stability.main([*argv, "--out", str(plain)]) == 0
     runs = sorted(store.record_dirs(out / "stability"))
     assert len(runs) == 2
     for run in runs:
+        twin = plain / run.relative_to(out)
+        assert (run / "samples.npy").read_bytes() == (twin / "samples.npy").read_bytes()
+        assert (run / "generator.pt").read_bytes() == (twin / "generator.pt").read_bytes()
         record = store.read(run)  # checksums hold: tensorboard/ is not part of them
         assert "tensorboard" not in record.files and "metrics_over_steps.csv" in record.files
         acc = EventAccumulator(str(run / "tensorboard"))

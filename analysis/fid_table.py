@@ -18,11 +18,12 @@ features are scaled to unit RMS. Written under ``tables``:
 - ``records.csv``: one row per run (config, status, metrics, extractor);
 - ``summary.csv``: one row per (arch, data set, extractor, objective) with the numbers;
 - ``fid.{md,tex}``, ``kid.{md,tex}``, ``isc.{md,tex}`` (only where the Inception/classifier
-  score is meaningful), each with its caption.
+  score is meaningful), ``precision.{md,tex}`` and ``recall.{md,tex}``, each with its caption.
 
 And under ``figures``: ``samples_<dataset>_<cell>_<model>.png`` (the first 64 samples of the
-lowest finished seed) and ``samples_<dataset>_<cell>`` (objectives side by side, in every
-``--format``).
+lowest finished seed), ``samples_<dataset>_<cell>`` (objectives side by side, in every
+``--format``), and ``over_steps_<dataset>_<cell>`` for runs trained with ``--eval-every``
+(`analysis.curves`).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ import torch  # noqa: E402
 from torchvision.utils import make_grid, save_image  # noqa: E402
 
 import store  # noqa: E402
+from analysis.curves import draw_curves  # noqa: E402
 from analysis.command import report_command  # noqa: E402
 from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa: E402
 from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
@@ -52,6 +54,8 @@ TABLES = {  # metric: (title, lower is better)
     "fid": ("FID", True),
     "kid": ("KID", True),
     "isc": ("IS", False),
+    "precision": ("Precision", False),  # in the FID's feature space (metrics.images)
+    "recall": ("Recall", False),
 }
 ARCH_NAMES = {"dcgan": "DCGAN", "weaker": "Weaker", "mlp": "MLP"}
 INCEPTION_PREFIX = "inception"  # `metrics.images` keys Inception-v3 features "inception-<weights digest>"
@@ -261,6 +265,7 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     if figures:
         figs.mkdir(parents=True, exist_ok=True)
         draw_sample_grids(df, figs, formats)
+        draw_curves(records, figs, formats)  # metrics over steps, where runs have them
     failed = df[df["status"] != "ok"]
     notes = "".join(f"\n- {p}: {s} ({r})" for p, s, r in zip(failed["path"], failed["status"], failed["reason"]))
     body = "\n".join(texts.values()) or "no finished runs with metrics yet\n"

@@ -20,6 +20,8 @@ or figure. For each group this writes, into ``<setting>/<dataset>/`` beside the 
   (`analysis.heatmaps`);
 - ``figures/traces/traces_<cell>``: every objective's training trace in that cell, a band
   over seeds (`analysis.traces`).
+- ``figures/over_steps_<dataset>_<cell>``: metrics over training steps, for runs trained
+  with ``--eval-every`` (`analysis.curves`).
 
 Figures are written in every ``--format`` (default PNG and PDF). Metric definitions and the
 success rule are in `metrics.ring`.
@@ -34,6 +36,7 @@ import pandas as pd
 
 import store
 from analysis.command import report_command
+from analysis.curves import draw_curves
 from analysis.figures import DEFAULT_FORMATS
 from analysis.frames import axis_name, by_setting_and_dataset, describe_setting, frame, group_dir, read_sweep
 from analysis.heatmaps import SCALES, draw_heatmaps
@@ -129,6 +132,7 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
         draw_heatmaps(df, axes, figs, formats)
         draw_sample_grids(df, axes, dataset, figs, formats)
         draw_cell_traces(df, figs / "traces", formats)
+        draw_curves(records, figs, formats)  # metrics over steps, where runs have them
     header = f"## {dataset}: {len(df)} runs over {' x '.join(axes) or 'one cell'}\n\n"
     return header + markdown + f"\nfigures: {figs}\ntables: {tables}"
 

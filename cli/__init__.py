@@ -207,6 +207,41 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                         help="download missing torchvision data sets into --data-root")
 
 
+def add_feature_args(parser: argparse.ArgumentParser, cache_default: str) -> None:
+    """How images are scored (`metrics.images`), the same in `sweeps.fid` and `analysis.rescore`:
+    ``--features``, ``--fid-weights``, ``--extractor-epochs``, ``--kid-subset-size``, ``--cache-dir``."""
+    from metrics.images import OfflineConfig
+    parser.add_argument("--features", choices=["auto", "offline", "inception"], default="auto",
+                        help="feature extractor: auto (default: the data set's own, offline for mnist5k), offline "
+                             "(a CNN trained here on the labelled data) or inception (torch-fidelity's Inception-v3)")
+    parser.add_argument("--fid-weights", metavar="PATH",
+                        help="local Inception-v3 weights for torch-fidelity "
+                             "(weights-inception-2015-12-05-6726825d.pth); without it they are downloaded")
+    parser.add_argument("--extractor-epochs", type=int, default=OfflineConfig.epochs,
+                        help=f"training epochs of the offline extractor (default {OfflineConfig.epochs})")
+    parser.add_argument("--kid-subset-size", type=int, default=1000, help="KID subset size (default 1000)")
+    parser.add_argument("--cache-dir", type=Path,
+                        help=f"feature extractor and real-feature cache (default {cache_default})")
+
+
+def check_feature_args(args: argparse.Namespace) -> None:
+    """`UsageError` unless the options of `add_feature_args` are in range."""
+    if min(args.kid_subset_size, args.extractor_epochs) < 1:
+        raise UsageError("--kid-subset-size and --extractor-epochs must be at least 1")
+
+
+def scoring_from_args(args: argparse.Namespace, dataset: Any, name: str, cache: Path) -> Any:
+    """The `metrics.images.ImageScoring` of ``dataset`` (directory name ``name``) that the
+    options of `add_feature_args` ask for; an unusable extractor is a `UsageError`."""
+    from metrics.images import FeatureError, OfflineConfig, dataset_scoring
+    try:
+        return dataset_scoring(dataset, name, args.features, args.fid_weights, cache,
+                               OfflineConfig(epochs=args.extractor_epochs), args.kid_subset_size,
+                               log=lambda msg: print(msg, file=sys.stderr))
+    except FeatureError as err:
+        raise UsageError(str(err)) from None
+
+
 def open_dataset(name: str, root: str | None = None, download: bool = False) -> Any:
     """The data set ``name``, loaded now so a missing one fails before any work
     (`UsageError` naming the files expected and how to get them). ``root`` becomes the data

@@ -50,6 +50,34 @@ class RunOutcome:
     device: str
 
 
+SAMPLE_CHUNK = 2_000  # samples per generator pass when drawing many
+# Noise streams a run draws besides training (offsets of seed * 1000): 1 final samples,
+# 2 the divergence probe, 3 snapshots; these two for evaluations and the live view, so
+# neither ever shifts a training stream.
+EVAL_NOISE, VIEW_NOISE = 5, 6
+
+
+@torch.no_grad()
+def draw_samples(generator: torch.nn.Module, noise_dims: Sequence[int], seeds: Sequence[int], noise: str, n: int,
+                 seed_offset: int, device: torch.device) -> Tensor:
+    """``n`` samples per run, ``(R, n, *x)`` on the CPU, from run r's noise stream
+    ``seeds[r] * 1000 + seed_offset`` (offset 1: a record's final samples), in passes of
+    `SAMPLE_CHUNK` (batch norm in training mode normalises over each pass)."""
+    source = objectives.NoiseSource(noise_dims, [s * 1_000 + seed_offset for s in seeds], device, noise)
+    return torch.cat([generator(source(min(SAMPLE_CHUNK, n - i))).cpu() for i in range(0, n, SAMPLE_CHUNK)], 1)
+
+
+def net_factory(configs: Sequence[RunConfig], dataset: Any, device: torch.device | str = "cpu") -> NetFactory:
+    """The network factory of a stack of ``configs`` on ``dataset`` (its widest generator
+    sets the layers' size, see `models.stacked`); with one configuration, that run's own
+    networks (e.g. to load a record's ``generator.pt``)."""
+    cfg, widths = configs[0], [c.width for c in configs]
+    arch = ArchConfig(arch=cfg.arch, width=max(widths), depth=cfg.depth,
+                      out_activation=getattr(dataset, "output_activation", "identity"))
+    return NetFactory(arch, dataset.x_shape, [c.noise_dim for c in configs], [c.seed for c in configs], device,
+                      widths)
+
+
 class BatchSource:
     """Real minibatches ``(k, R, B, *x)``: run r samples indices from its own generator."""
 
@@ -109,6 +137,7 @@ class Trainer:
         self.captured: CapturedStep | None = None
         self.eager_steps = 0  # eager steps since the trainer was built (warm-up before capture)
         self.steps_done, self.wall_time = 0, 0.0
+        self.checked_to = 0  # divergence checked up to this step
         self.diag_names: list[str] = []
         self.trace: Tensor | None = None
         self.diverged_at: list[int | None] = [None] * len(seeds)
@@ -118,10 +147,8 @@ class Trainer:
         """The networks, optimisers and random streams, from the configurations (again after
         a failed graph capture, which can leave generators unusable)."""
         cfg, seeds = self.configs[0], [c.seed for c in self.configs]
-        noise_dims, widths = [c.noise_dim for c in self.configs], [c.width for c in self.configs]
-        arch = ArchConfig(arch=cfg.arch, width=max(widths), depth=cfg.depth,
-                          out_activation=getattr(self.dataset, "output_activation", "identity"))
-        factory = NetFactory(arch, self.dataset.x_shape, noise_dims, seeds, self.device, widths)
+        noise_dims = [c.noise_dim for c in self.configs]
+        factory = net_factory(self.configs, self.dataset, self.device)
         self.noise = objectives.NoiseSource(noise_dims, seeds, self.device, cfg.noise)
         self.objective = objectives.build(cfg.model, factory, self.noise, cfg.hyperparameters)
         self.batches = BatchSource(self.train_sets, seeds, cfg.batch, self.device)
@@ -135,16 +162,27 @@ class Trainer:
     def runs(self) -> int:
         return len(self.configs)
 
+    @property
+    def done(self) -> bool:
+        """Trained to the configured length, or every run has diverged (training stops)."""
+        return self.steps_done >= self.configs[0].steps or all(d is not None for d in self.diverged_at)
+
     def train(self, steps: int | None = None, progress: Callable[[int], None] | None = None) -> None:
-        """Advance every run by ``steps`` generator steps (default: up to the configured length)."""
+        """Advance every run by ``steps`` generator steps (default: up to the configured length).
+
+        Divergence is checked every `CHECK_EVERY` steps counted from step 0 and at the last
+        step, whatever the calls' lengths, so training in pieces (checkpoints, evaluations,
+        a resumed run) stops and labels runs exactly as one call does. ``progress`` gets the
+        steps done at each check and at the end of the call."""
         total = self.configs[0].steps
         stop = min(total, self.steps_done + (steps if steps is not None else total))
         per_step = self.objective.batches_per_step
         t0 = time.perf_counter()
-        last_check = self.steps_done
         if self.steps_done == 0 and 0 in self.snapshot_steps:
             self.snapshot()
         for t in range(self.steps_done, stop):
+            if self.done:
+                break
             if self.captured is not None:
                 self.captured.replay(t)
             else:
@@ -152,13 +190,13 @@ class Trainer:
             self.steps_done = t + 1
             if self.snapshot_steps and self.steps_done in self.snapshot_steps:
                 self.snapshot()
-            if self.steps_done % CHECK_EVERY == 0 or self.steps_done == stop:
-                self._check_divergence(last_check, self.steps_done)
-                last_check = self.steps_done
-                if progress:
+            if self.steps_done % CHECK_EVERY == 0 or self.steps_done == total:
+                self._check_divergence(self.checked_to, self.steps_done)
+                self.checked_to = self.steps_done
+                if progress and self.steps_done != stop:
                     progress(self.steps_done)
-                if all(d is not None for d in self.diverged_at):
-                    break
+        if progress:
+            progress(self.steps_done)
         self.wall_time += time.perf_counter() - t0
 
     def _eager_step(self, t: int, per_step: int) -> None:
@@ -228,15 +266,19 @@ class Trainer:
                 out[key] = np.stack([s[key][r].numpy() for s in self.snapshots])
         return out
 
-    @torch.no_grad()
-    def sample(self, n: int, seed_offset: int = 1, chunk: int = 2_000) -> Tensor:
-        """``n`` generator samples per run, ``(R, n, *x)`` on the CPU, from a fresh noise stream."""
-        cfg = self.configs[0]
-        source = objectives.NoiseSource([c.noise_dim for c in self.configs],
-                                        [c.seed * 1_000 + seed_offset for c in self.configs],
-                                        self.device, cfg.noise)
-        parts = [self.objective.generator(source(min(chunk, n - i))).cpu() for i in range(0, n, chunk)]
-        return torch.cat(parts, 1)
+    def sample(self, n: int, seed_offset: int = 1, keep_state: bool = False) -> Tensor:
+        """``n`` generator samples per run, ``(R, n, *x)`` on the CPU, from a fresh noise stream
+        (`draw_samples`). With ``keep_state`` the generator's buffers (batch norm's running
+        statistics, which every forward pass in training mode updates) are put back
+        afterwards, so sampling during training (evaluations, the live view) leaves the
+        state, and so the stored generator, exactly as it would be without it."""
+        saved = [b.clone() for b in self.objective.generator.buffers()] if keep_state else []
+        out = draw_samples(self.objective.generator, [c.noise_dim for c in self.configs],
+                           [c.seed for c in self.configs], self.configs[0].noise, n, seed_offset, self.device)
+        with torch.no_grad():
+            for b, s in zip(self.objective.generator.buffers(), saved):
+                b.copy_(s)  # in place: a captured CUDA graph keeps reading the same memory
+        return out
 
     def outcomes(self) -> list[RunOutcome]:
         """One `RunOutcome` per run, with ``n_samples`` final samples."""
@@ -256,13 +298,16 @@ class Trainer:
         return {"objective": self.objective.state_dict(), "noise": self.noise.state_dict(),
                 "batches": self.batches.state_dict(), "steps_done": self.steps_done,
                 "trace": self.trace, "diag_names": self.diag_names,
-                "diverged_at": self.diverged_at, "reasons": self.reasons, "snapshots": self.snapshots}
+                "diverged_at": self.diverged_at, "reasons": self.reasons, "snapshots": self.snapshots,
+                "checked_to": self.checked_to, "wall_time": self.wall_time}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.objective.load_state_dict(state["objective"])
         self.noise.load_state_dict(state["noise"])
         self.batches.load_state_dict(state["batches"])
-        self.steps_done, self.trace = state["steps_done"], state["trace"]
+        self.steps_done = state["steps_done"]
+        self.trace = state["trace"].to(self.device) if state["trace"] is not None else None
         self.diag_names = list(state["diag_names"])
         self.diverged_at, self.reasons = list(state["diverged_at"]), list(state["reasons"])
         self.snapshots = list(state["snapshots"])
+        self.checked_to, self.wall_time = state["checked_to"], state["wall_time"]

@@ -293,23 +293,34 @@ def resolve_features(choice: str, dataset: Any, weights: str | None = None, cach
 
 METRIC_KEYS = {"frechet_inception_distance": "fid", "kernel_inception_distance_mean": "kid",
                "kernel_inception_distance_std": "kid_std", "inception_score_mean": "isc",
-               "inception_score_std": "isc_std"}
+               "inception_score_std": "isc_std", "precision": "precision", "recall": "recall"}
+PRC_NEIGHBOURHOOD = 3  # k of the k-NN balls (Kynkaanniemi et al. 2019; torch-fidelity's default)
+PRC_BATCH = 2_500  # rows of each pairwise-distance block: 2,500 x 10,000 floats = 100 MB
 
 
 def image_metrics(fake: Tensor | np.ndarray, real: Tensor | np.ndarray, spec: FeatureSpec, *,
                   device: str = "cpu", kid_subset_size: int = 1000, cache_root: Path | None = None,
-                  real_name: str | None = None, batch_size: int = 200) -> dict[str, float]:
-    """FID and KID of uint8 ``fake`` against uint8 ``real`` (and IS of ``fake`` if meaningful).
+                  real_name: str | None = None, batch_size: int = 200, prc: bool = True) -> dict[str, float]:
+    """FID, KID, precision and recall of uint8 ``fake`` against uint8 ``real`` (and IS of
+    ``fake`` if meaningful).
+
+    Precision (the share of generated images inside the k-NN balls of the real ones) and
+    recall (the share of real images inside those of the generated ones), with k =
+    `PRC_NEIGHBOURHOOD`, come from torch-fidelity's ``prc`` in the same feature space as
+    FID: Inception pool3 or the offline extractor, not the VGG-16 features of Kynkaanniemi
+    et al., so they compare across objectives here, not with papers using VGG-16.
 
     With ``real_name`` and ``cache_root`` the real set's features are cached by torch-fidelity
     (the name must identify the real images; the extractor's key is appended here).
-    Returns ``fid``, ``kid``, ``kid_std`` and possibly ``isc``, ``isc_std``.
+    Returns ``fid``, ``kid``, ``kid_std``, ``precision``, ``recall`` (unless ``prc`` is False) and
+    possibly ``isc``, ``isc_std``.
     """
     rgb = spec.extractor == INCEPTION
     cuda = torch.device(device).type == "cuda"
     kwargs = dict(
         input1=ImageTensorDataset(fake, rgb), input2=ImageTensorDataset(real, rgb),
-        fid=True, kid=True, isc=spec.isc, feature_extractor=spec.extractor,
+        fid=True, kid=True, isc=spec.isc, prc=prc, prc_neighborhood=PRC_NEIGHBOURHOOD, prc_batch_size=PRC_BATCH,
+        feature_extractor=spec.extractor,
         feature_extractor_weights_path=spec.weights, cuda=cuda, batch_size=batch_size,
         kid_subset_size=min(kid_subset_size, len(fake), len(real)), verbose=False, save_cpu_ram=True,
         cache=bool(real_name and cache_root))
@@ -340,5 +351,18 @@ class ImageScoring:
                              cache_root=self.cache_root, real_name=self.real_name)
 
     def describe(self) -> dict[str, Any]:
-        """What a record stores about its scoring: the extractor's label and key, KID's subset."""
-        return {"features": self.spec.label, "features_key": self.spec.key, "kid_subset_size": self.kid_subset_size}
+        """What a record stores about its scoring: the extractor's label and key, KID's subset,
+        the neighbourhood of precision and recall."""
+        return {"features": self.spec.label, "features_key": self.spec.key, "kid_subset_size": self.kid_subset_size,
+                "prc_neighbourhood": PRC_NEIGHBOURHOOD}
+
+
+def dataset_scoring(dataset: Any, name: str, choice: str, weights: str | None, cache: Path,
+                    offline: OfflineConfig = OfflineConfig(), kid_subset_size: int = 1000, log=None) -> ImageScoring:
+    """How the images of ``dataset`` (directory name ``name``) are scored: the extractor
+    ``choice`` resolved now (`resolve_features`; `FeatureError` when unusable), and its
+    real-feature cache in ``cache`` named after a hash of the real images, so that every
+    command scoring the same data with the same extractor shares it."""
+    spec = resolve_features(choice, dataset, weights, cache, offline, log=log)
+    real_hash = hashlib.sha256(dataset.images_uint8().numpy().tobytes()).hexdigest()[:12]
+    return ImageScoring(spec, kid_subset_size, Path(cache), f"{name}-{real_hash}")

@@ -11,7 +11,9 @@ A record is a directory, written atomically (it exists complete or not at all)::
     trace.csv           per-step diagnostics (one row per generator step)
     generator.pt        the run's generator weights (a 1-run stacked network state dict)
     snapshots.npz       samples and features at chosen steps (when asked for)
+    metrics_over_steps.csv  metrics of a fixed-noise sample every N steps (``--eval-every``)
     *.png, *.pdf        figures (not checksummed: a figure can be redrawn, a result cannot)
+    tensorboard/        the live view's event files (``--tensorboard``; not checksummed either)
 
 A record's identity is the hash of its complete configuration (`engine.config.config_key`).
 Sweeps keep their records at a path made from that configuration (`sweep_dir`)::
@@ -30,9 +32,17 @@ older format are never taken as finished (`state`) and readers skip them with a 
 (`scan`). Everything is first written to a hidden ``.tmp-<host>.<pid>-*`` sibling and
 renamed into place; `clean_partial` removes what a killed writer left (never the
 temporary files of a writer that is still running).
+
+While a stack trains, two kinds of files live outside the records (paths from here):
+its checkpoint (`stack_checkpoint`: ``<setting>/.checkpoints/<hash of the members' keys>.pt``;
+`run_checkpoint` for a single run: ``<parent of --out>/.checkpoints/<name>-<key>.pt``),
+written atomically and removed once the records are written, and each run's live
+TensorBoard folder (`live_dir`: a hidden ``.live-seed<k>`` sibling of the record), which
+`write` copies into the record as ``tensorboard/``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import errno
@@ -45,7 +55,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -68,6 +78,10 @@ IMAGES_FILE = "samples_uint8.npz"
 TRACE_FILE = "trace.csv"
 GENERATOR_FILE = "generator.pt"
 SNAPSHOTS_FILE = "snapshots.npz"
+CURVES_FILE = "metrics_over_steps.csv"
+TENSORBOARD_DIR = "tensorboard"
+CHECKPOINT_DIR = ".checkpoints"
+LIVE_PREFIX = ".live-"
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 FINISHED = ("ok", "diverged")  # statuses that count as done; "crashed" records are retried
 SHARED_EXCLUDED = ("model", "dataset", "seed", "hp", "objective_version")  # config fields not part of a setting
@@ -183,6 +197,24 @@ def sweep_dir(root: Path, sweep: str, config: Mapping[str, Any], axes: Mapping[s
             / entry_id(config, axes) / cell_label(axes) / f"seed{config['seed']}")
 
 
+def stack_checkpoint(record: Path, members: Sequence[str]) -> Path:
+    """The checkpoint of a sweep's stack: in the setting directory of its record ``record``
+    (any member's), named by a hash of its members' configuration keys (stacks are a
+    pure function of the grid, so a rerun finds it)."""
+    return Path(record).parents[3] / CHECKPOINT_DIR / f"{config_key({'members': list(members)})}.pt"
+
+
+def run_checkpoint(out: Path, key: str) -> Path:
+    """The checkpoint of the single run of configuration ``key`` recorded at ``out``."""
+    return Path(out).parent / CHECKPOINT_DIR / f"{Path(out).name}-{key}.pt"
+
+
+def live_dir(record: Path) -> Path:
+    """Where a run's TensorBoard event files grow while it trains (a hidden sibling of its
+    record; `write` copies it into the record as ``tensorboard/``)."""
+    return Path(record).parent / f"{LIVE_PREFIX}{Path(record).name}"
+
+
 def setting_dir_of(record: Record) -> Path:
     """The setting directory a sweep's record was read from (see `setting_dir`)."""
     return next(p for p in record.path.parents if p.name == record.setting)
@@ -250,9 +282,12 @@ def _owner() -> str:
 
 def write(path: Path, record: Record, *, samples: np.ndarray | None = None, images: np.ndarray | None = None,
           trace: pd.DataFrame | None = None, generator: dict | None = None,
-          snapshots: Mapping[str, np.ndarray] | None = None, extra: Callable[[Path], None] | None = None) -> Record:
+          snapshots: Mapping[str, np.ndarray] | None = None, curves: pd.DataFrame | None = None,
+          tensorboard: Path | None = None, extra: Callable[[Path], None] | None = None) -> Record:
     """Atomically (re)place the record directory ``path`` with ``record`` and its files;
-    ``extra(tmp_dir)`` may add more (figures). Returns the record as stored."""
+    ``curves`` are the metrics over training steps, ``tensorboard`` a live folder (`live_dir`)
+    copied in as ``tensorboard/`` and removed once the record is in place; ``extra(tmp_dir)``
+    may add more (figures). Returns the record as stored."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
@@ -268,6 +303,10 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
             torch.save(generator, tmp / GENERATOR_FILE)
         if snapshots:
             np.savez_compressed(tmp / SNAPSHOTS_FILE, **snapshots)
+        if curves is not None:
+            curves.to_csv(tmp / CURVES_FILE, index=False)
+        if tensorboard is not None and Path(tensorboard).is_dir():
+            shutil.copytree(tensorboard, tmp / TENSORBOARD_DIR)
         if extra is not None:
             extra(tmp)
         record.files = {p.name: _digest(p) for p in sorted(tmp.iterdir())
@@ -277,8 +316,38 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if tensorboard is not None:
+        shutil.rmtree(tensorboard, ignore_errors=True)
     record.path = path
     return record
+
+
+def update(path: Path, **fields: Any) -> Record:
+    """Atomically replace fields of the record at ``path`` (e.g. ``metrics``, ``scoring``
+    after rescoring): its files are linked (or copied) into a temporary sibling, a new
+    ``record.json`` is written there and the sibling renamed into place, so readers see
+    the old record or the new one. The data files stay as they are, and so do their
+    checksums. Returns the record as stored."""
+    path = Path(path)
+    record = dataclasses.replace(read(path), **fields)
+    tmp = _tmp_sibling(path)
+    try:
+        shutil.copytree(path, tmp, copy_function=_link_or_copy)
+        (tmp / RECORD_FILE).unlink()
+        (tmp / RECORD_FILE).write_text(json.dumps(record.to_json(), indent=2))
+        _move_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    record.path = path
+    return record
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _move_into_place(tmp: Path, path: Path, attempts: int = 20) -> None:
@@ -406,6 +475,56 @@ def load_snapshots(path: Path) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"{file} not found; train with --snapshot-steps to store snapshots")
     with np.load(file) as z:
         return {k: z[k] for k in z.files}
+
+
+def load_curves(path: Path) -> pd.DataFrame | None:
+    """A record's metrics over training steps (one row per evaluated step), or None when
+    it was trained without ``--eval-every``."""
+    file = Path(path) / CURVES_FILE
+    return pd.read_csv(file) if file.exists() else None
+
+
+class DamagedCheckpoint(Exception):
+    """A checkpoint that cannot be read; ``str(err)`` says why in one line."""
+
+
+def save_checkpoint(path: Path, state: Mapping[str, Any]) -> Path:
+    """Write a training checkpoint atomically (a temporary sibling, then a rename): a kill at
+    any moment leaves the previous checkpoint or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    try:
+        torch.save(dict(state), tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` (tensors on the CPU), None when there is none; raises
+    `DamagedCheckpoint` when it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a truncated or foreign file fails in many ways
+        raise DamagedCheckpoint(f"cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+                                if str(err) else f"cannot be read ({type(err).__name__})") from None
+    if not isinstance(state, dict):
+        raise DamagedCheckpoint("is not a checkpoint of this harness")
+    return state
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint (and its folder once empty)."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
 
 
 def write_text(path: Path, text: str) -> Path:

@@ -17,21 +17,25 @@ weights come from ``--fid-weights PATH`` or a download; ``offline`` is a CNN cla
 trained here on the labelled real images (cached in ``<out>/fid/cache``). ``auto`` (default)
 takes each data set's own default: ``offline`` for ``mnist5k``, ``inception`` otherwise.
 Every number is labelled with its extractor: offline FIDs are not Inception FIDs.
+Precision and recall are computed in the same feature space (`metrics.images`).
+
+Long runs (`sweeps.longrun`): checkpoints every ``--checkpoint-minutes`` (a killed sweep
+rerun the same way resumes each run from its last one), ``--eval-every N`` for FID, KID,
+precision and recall over training steps (``metrics_over_steps.csv``, drawn by the
+report), ``--tensorboard`` for a live view. ``python -m analysis.rescore`` scores stored
+runs again, e.g. with ``--fid-weights``, without retraining.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import models
 import store
 from analysis.fid_table import report
-from cli import Parser, UsageError, add_data_args, open_dataset
-from metrics.images import FeatureError, ImageScoring, OfflineConfig, resolve_features
+from cli import Parser, UsageError, add_data_args, add_feature_args, check_feature_args, open_dataset, scoring_from_args
 from sweeps.sweep import Sweep
 from sweeps.worker import Cell, EvaluateImages, Evaluator
 
@@ -61,18 +65,8 @@ class FidSweep(Sweep):
               "defaults['image']; override any with --set KEY=VALUE. See docs/images-and-fid.md.")
 
     def add_options(self, p: Parser) -> None:
-        p.add_argument("--features", choices=["auto", "offline", "inception"], default="auto",
-                       help="feature extractor: auto (default: the data set's own, offline for mnist5k), offline "
-                            "(a CNN trained here on the labelled data) or inception (torch-fidelity's Inception-v3)")
-        p.add_argument("--fid-weights", metavar="PATH",
-                       help="local Inception-v3 weights for torch-fidelity "
-                            "(weights-inception-2015-12-05-6726825d.pth); without it they are downloaded")
-        p.add_argument("--extractor-epochs", type=int, default=OfflineConfig.epochs,
-                       help=f"training epochs of the offline extractor (default {OfflineConfig.epochs})")
-        p.add_argument("--kid-subset-size", type=int, default=1000, help="KID subset size (default 1000)")
+        add_feature_args(p, "<out>/fid/cache")
         add_data_args(p)
-        p.add_argument("--cache-dir", type=Path,
-                       help="feature extractor and real-feature cache (default <out>/fid/cache)")
 
     def dataset_names(self) -> list[str]:
         return [*super().dataset_names(), "folder:PATH[:SIZE]"]
@@ -80,9 +74,8 @@ class FidSweep(Sweep):
     def prepare(self, args: argparse.Namespace, datasets: list[str], todo: Sequence[Cell]) -> dict[str, Evaluator]:
         """Load every data set now (a missing one fails before any training), check that the
         architectures fit it, and set up the scoring of those with runs to train."""
-        if min(args.kid_subset_size, args.extractor_epochs) < 1:
-            raise UsageError("--kid-subset-size and --extractor-epochs must be at least 1")
         cache = args.cache_dir or args.out / "fid" / "cache"
+        check_feature_args(args)
         store.ensure_writable(cache)
         evaluators: dict[str, Evaluator] = {}
         for name in datasets:
@@ -94,21 +87,13 @@ class FidSweep(Sweep):
                     raise UsageError(f"{name} with --arch {arch}: {err}") from None
             if not any(c.config.dataset == name for c in todo):
                 continue  # nothing to score: do not train or load an extractor
-            try:
-                spec = resolve_features(args.features, ds, args.fid_weights, cache,
-                                        OfflineConfig(epochs=args.extractor_epochs),
-                                        log=lambda msg: print(msg, file=sys.stderr))
-            except FeatureError as err:
-                raise UsageError(str(err)) from None
-            real_hash = hashlib.sha256(ds.images_uint8().numpy().tobytes()).hexdigest()[:12]
-            scoring = ImageScoring(spec, args.kid_subset_size, cache, f"{store.dataset_dir(name)}-{real_hash}")
-            evaluators[name] = EvaluateImages(scoring)
+            evaluators[name] = EvaluateImages(scoring_from_args(args, ds, store.dataset_dir(name), cache))
         return evaluators
 
     reporter = staticmethod(report)
 
     def summary(self, m: dict[str, Any]) -> str:
-        return ", ".join(f"{k} {m[k]:.3g}" for k in ("fid", "kid", "isc") if k in m)
+        return ", ".join(f"{k} {m[k]:.3g}" for k in ("fid", "kid", "precision", "recall", "isc") if k in m)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,9 @@ Cells of one objective that differ only in seed and noise dimension train togeth
 batched model (``--max-stack``; see `engine.trainer`). Which cells share a stack follows
 from the grid and ``--max-stack`` alone, so ``--jobs`` and interruptions never change a
 number; ``--max-stack`` does (up to float rounding), and each record names its stack.
-Ctrl-C or SIGTERM stops the workers and exits (130/143); rerun to resume.
+Ctrl-C or SIGTERM stops the workers and exits (130/143); rerun to resume: each unfinished
+stack continues from its last checkpoint (``--checkpoint-minutes``, see `sweeps.longrun`,
+which also gives ``--eval-every`` for ring metrics over steps and ``--tensorboard``).
 """
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ where it stopped and a changed setting trains anew; ``--force`` retrains.
 Cells that can share a batched model are cut into stacks by the grid and ``--max-stack``
 alone (`sweeps.worker.stack_tasks`), so a cell's numbers do not depend on ``--jobs`` or on
 interruptions: a resumed stack with an unfinished member trains whole again, as in an
-uninterrupted sweep, and only its unfinished members' records are written. Every bad input
+uninterrupted sweep, from the stack's last checkpoint if a killed run left one
+(`sweeps.longrun`), and only its unfinished members' records are written. Every bad input
 is refused (exit 2, one line) before anything is written; Ctrl-C and SIGTERM stop the
 workers and end with one line (`cli.clean_exit`).
 """
@@ -34,6 +35,7 @@ import store
 from cli import (Parser, UsageError, add_models_arg, add_out_arg, add_plugin_arg, clean_exit, fail, load_plugins,
                  parse_int_list, parse_models, parse_names, parse_overrides, parse_value)
 from engine import MAX_STACK, RunConfig, field_default
+from sweeps.longrun import LongRun, add_long_run_args, long_run_from_args
 from sweeps.parallel import Placement, add_placement_args, crash_exit_code, placement_from_args, run_with_progress
 from sweeps.worker import Cell, Evaluator, evaluate_samples, record_lost, run_task, stack_tasks
 
@@ -48,6 +50,7 @@ class Plan:
     cells: list[Cell]
     placement: Placement
     plugins: tuple[str, ...]
+    long: LongRun
 
 
 class Sweep:
@@ -118,6 +121,7 @@ class Sweep:
         p.add_argument("--force", action="store_true", help=f"retrain {self.unit}s that already have a record")
         p.add_argument("--no-figures", action="store_true", help="skip the tables and figures at the end")
         add_plugin_arg(p)
+        add_long_run_args(p)
         self.add_options(p)
         return p
 
@@ -172,6 +176,7 @@ class Sweep:
             args.max_stack = MAX_STACK if placement.on_gpu and self.stacks_on_gpu else self.defaults["max_stack"]
         if not 1 <= args.max_stack <= MAX_STACK:
             raise UsageError(f"--max-stack must be in 1..{MAX_STACK}")
+        long = long_run_from_args(args)
         overrides = parse_overrides(args.set)
         base = {"steps": args.steps if args.steps is not None else preset["steps"],
                 "batch": args.batch if args.batch is not None else preset["batch"],
@@ -191,7 +196,7 @@ class Sweep:
             raise UsageError(str(err)) from None
         store.ensure_writable(args.out)
         store.check_names(max((c.path for c in cells), key=lambda p: max(map(len, p.parts))))
-        return Plan(cells, placement, plugins)
+        return Plan(cells, placement, plugins, long)
 
     def main(self, argv: list[str] | None = None) -> int:
         parser = self.build_parser()
@@ -216,7 +221,7 @@ class Sweep:
         except (UsageError, PermissionError) as err:
             fail(parser.prog, str(err))
         tasks = stack_tasks(self.name, plan.cells, pending, evaluators.__getitem__, plan.plugins, args.max_stack,
-                            mixed_widths=plan.placement.on_gpu)
+                            mixed_widths=plan.placement.on_gpu, long=plan.long)
         plan = replace(plan, placement=plan.placement.fitted(len(tasks)))
         print(f"{len(plan.cells)} {self.unit}s ({len(plan.cells) - len(pending)} already finished), {len(tasks)} "
               f"stack(s) to train, {min(plan.placement.workers, len(tasks))} worker(s) on "

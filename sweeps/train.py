@@ -8,6 +8,12 @@ generator weights, 10,000 samples, metrics, the complete configuration) plus
 ``samples.png`` (samples over data), ``trace.png`` (the per-step diagnostics,
 `analysis.traces`) and, with ``--snapshot-steps``, ``process.png`` (data and projected
 space over training, `analysis.process`), then prints the ring metrics.
+
+A long run writes a checkpoint every ``--checkpoint-minutes`` (default 10) beside its
+record (`store.run_checkpoint`); rerunning the same command after a kill resumes from
+it and ends with the same samples as a run never stopped. ``--eval-every N`` stores the
+ring metrics over training steps (``metrics_over_steps.csv``, drawn as
+``metrics_over_steps.png``) and ``--tensorboard`` a live view (see `sweeps.longrun`).
 """
 from __future__ import annotations
 
@@ -20,12 +26,14 @@ from tqdm import tqdm
 
 import store
 from analysis.figures import save_scatter
+from analysis.curves import save_curves
 from analysis.process import config_title, save_process
 from analysis.traces import write_traces
 from cli import (Parser, UsageError, add_data_args, add_models_arg, add_out_arg, add_plugin_arg, check_counts,
                  check_device, clean_exit, fail, load_plugins, open_dataset, parse_int_list, parse_models, parse_overrides)
-from engine import RunConfig, Trainer, field_default
+from engine import RunConfig, field_default
 from metrics.ring import reference_samples
+from sweeps.longrun import SampleView, StackRun, add_long_run_args, long_run_from_args
 from sweeps.worker import evaluate_samples, save_outcome, stack_info
 
 DEFAULT = field_default
@@ -66,6 +74,7 @@ def build_parser() -> Parser:
     add_out_arg(p, None, "record directory (default results/runs/<model>-<dataset>-nz<N>-w<W>-s<seed>); an existing "
                          "record there is replaced, any other existing file or folder is refused")
     add_plugin_arg(p)
+    add_long_run_args(p)
     return p
 
 
@@ -98,19 +107,30 @@ def run(parser: Parser, args: argparse.Namespace) -> int:
         snaps = parse_int_list(args.snapshot_steps, "--snapshot-steps", minimum=0) if args.snapshot_steps else []
         if any(s > cfg.steps for s in snaps):
             raise UsageError(f"--snapshot-steps must lie in 0..{cfg.steps}")
+        options = long_run_from_args(args)
         store.ensure_record_target(out)
-        open_dataset(cfg.dataset, args.data_root, args.download)
-        trainer = Trainer([cfg], device, snapshot_steps=snaps)
+        checkpoint = store.run_checkpoint(out, cfg.key())
+        store.check_names(checkpoint)
+        dataset = open_dataset(cfg.dataset, args.data_root, args.download)
+        if options.eval_every and dataset.kind != "toy":
+            raise UsageError("--eval-every scores toy data here; for FID over steps use python -m sweeps.fid with "
+                             "--seeds K --eval-every N")
+        store.clean_partial(out.parent, out.name)  # what a killed run of this --out left
+        store.clean_partial(checkpoint.parent, checkpoint.name)
+        stack = StackRun([cfg], device, options, checkpoint, [store.live_dir(out)],
+                         lambda samples, r: evaluate_samples.over_steps(samples, dataset, cfg, str(device)),
+                         SampleView(dataset, [cfg.seed]) if options.tensorboard else None, snapshot_steps=snaps)
     except (UsageError, PermissionError, ValueError) as err:
         fail(parser.prog, str(err))
-    store.clean_partial(out.parent, out.name)  # what a killed run of this --out left
     torch.set_num_threads(args.threads)
 
-    with tqdm(total=cfg.steps, desc=f"{cfg.model} on {cfg.dataset}", unit="step", file=sys.stderr) as bar:
-        trainer.train(progress=lambda done: bar.update(done - bar.n))
+    trainer = stack.trainer
+    with tqdm(total=cfg.steps, initial=trainer.steps_done, desc=f"{cfg.model} on {cfg.dataset}", unit="step",
+              file=sys.stderr) as bar:
+        stack.run(progress=lambda done: bar.update(done - bar.n))
     outcome = trainer.outcomes()[0]
-    dataset = trainer.dataset
     evaluation = evaluate_samples(outcome, dataset, str(device))
+    curves = stack.curve(0)
     title = config_title(cfg.to_dict())
 
     def figures(tmp: Path) -> None:
@@ -123,10 +143,14 @@ def run(parser: Parser, args: argparse.Namespace) -> int:
             write_traces([(title, store.load_trace(tmp), trainer.objective.describe())], tmp / "trace.png")
             if outcome.snapshots:
                 save_process(tmp, tmp / "process.png", snaps=outcome.snapshots, title=title)
+            if curves is not None and len(curves):
+                save_curves([(title, curves)], tmp / "metrics_over_steps.png")
         except Exception as err:  # noqa: BLE001 - the record matters more than its pictures
             print(f"warning: could not draw a figure: {type(err).__name__}: {err}", file=sys.stderr)
 
-    save_outcome(outcome, out, evaluation, run={"stack": stack_info([cfg], 0)}, extra=figures)
+    save_outcome(outcome, out, evaluation, run={"stack": stack_info([cfg], 0), **stack.provenance()}, extra=figures,
+                 curves=curves, tensorboard=store.live_dir(out) if options.tensorboard else None)
+    stack.discard_checkpoint()
     m = evaluation.metrics
     status = outcome.status if outcome.reason is None else f"{outcome.status}: {outcome.reason}"
     ms = 1e3 * outcome.wall_time / max(1, trainer.steps_done)

@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
+import data
 import objectives
 import store
 from data.images import to_uint8
-from engine import RunConfig, RunOutcome, Trainer
+from engine import RunConfig, RunOutcome
 from metrics.ring import toy_metrics
 from models import ArchConfig
+from sweeps.longrun import LongRun, SampleView, StackRun
 
 if TYPE_CHECKING:  # torch-fidelity (and torchvision) load only where images are scored
     from metrics.images import ImageScoring
@@ -44,19 +46,32 @@ class Evaluation:
 
 
 class Evaluator(Protocol):
+    """Scores a finished run (``__call__``) and, during training, a sample of it (``over_steps``)."""
+
     def __call__(self, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation: ...
 
+    def over_steps(self, samples: np.ndarray, dataset: Any, config: RunConfig, device: str) -> dict[str, Any]: ...
 
-def evaluate_samples(outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
+
+@dataclass(frozen=True)
+class EvaluateSamples:
     """Mode metrics on toy data (`metrics.ring`); other data keep their samples unscored."""
-    if dataset.kind != "toy":
-        return Evaluation({}, files={"samples": outcome.samples})
-    return Evaluation(toy_metrics(outcome.samples, dataset, outcome.config.seed), files={"samples": outcome.samples})
+
+    def __call__(self, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
+        metrics = self.over_steps(outcome.samples, dataset, outcome.config, device)
+        return Evaluation(metrics, files={"samples": outcome.samples})
+
+    def over_steps(self, samples: np.ndarray, dataset: Any, config: RunConfig, device: str) -> dict[str, Any]:
+        return toy_metrics(samples, dataset, config.seed) if dataset.kind == "toy" else {}
+
+
+evaluate_samples = EvaluateSamples()
 
 
 @dataclass(frozen=True)
 class EvaluateImages:
-    """FID/KID/IS of a run's samples as uint8 images (`metrics.images`), which it keeps."""
+    """FID/KID/IS/precision/recall of a run's samples as uint8 images (`metrics.images`),
+    which it keeps."""
 
     scoring: ImageScoring
 
@@ -64,6 +79,9 @@ class EvaluateImages:
         images = to_uint8(np.nan_to_num(outcome.samples, posinf=1.0, neginf=-1.0))
         metrics = self.scoring(images, dataset.images_uint8(), device) if outcome.status == "ok" else {}
         return Evaluation(metrics, self.scoring.describe(), {"images": images})
+
+    def over_steps(self, samples: np.ndarray, dataset: Any, config: RunConfig, device: str) -> dict[str, Any]:
+        return self.scoring(to_uint8(np.nan_to_num(samples, posinf=1.0, neginf=-1.0)), dataset.images_uint8(), device)
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,7 @@ class Task:
     evaluate: Evaluator
     plugins: tuple[str, ...] = ()
     pending: tuple[int, ...] = ()
+    long: LongRun = LongRun()
 
     def stack(self, index: int) -> dict[str, Any]:
         """What a record says about the stack it trained in (see `stack_info`)."""
@@ -106,9 +125,11 @@ def peak_rss_mb() -> float:
 
 def save_outcome(outcome: RunOutcome, path: Path, evaluation: Evaluation, sweep: str = "train",
                  axes: dict[str, Any] | None = None, run: dict[str, Any] | None = None,
-                 extra: Callable[[Path], None] | None = None) -> store.Record:
+                 extra: Callable[[Path], None] | None = None, curves: pd.DataFrame | None = None,
+                 tensorboard: Path | None = None) -> store.Record:
     """Write one finished run's record (see `store.records`) and return it; ``run`` adds to
-    what the record says about the run (its ``stack``, peak memory)."""
+    what the record says about the run (its ``stack``, peak memory), ``curves`` are its
+    metrics over steps, ``tensorboard`` its live view's folder."""
     cfg = outcome.config
     record = store.Record(
         config=cfg.to_dict(), status=outcome.status, sweep=sweep, axes=dict(axes or {}), reason=outcome.reason,
@@ -118,7 +139,7 @@ def save_outcome(outcome: RunOutcome, path: Path, evaluation: Evaluation, sweep:
         provenance=store.provenance())
     trace = pd.DataFrame(outcome.trace, columns=outcome.diag_names).dropna(how="all")
     return store.write(path, record, trace=trace, generator=outcome.generator_state, snapshots=outcome.snapshots,
-                       extra=extra, **evaluation.files)
+                       curves=curves, tensorboard=tensorboard, extra=extra, **evaluation.files)
 
 
 def record_crash(task: Task, cells: Sequence[Cell], device: str, reason: str, details: str,
@@ -148,24 +169,33 @@ def record_lost(task: Task, device: str, why: str) -> list[dict[str, Any]]:
 
 
 def run_task(task: Task, device: str) -> list[dict[str, Any]]:
-    """Train one stack, score and record each pending run; returns one result row per
-    pending cell."""
+    """Train one stack (from its checkpoint if a killed run left one, see `sweeps.longrun`),
+    score and record each pending run, then remove the checkpoint; returns one result row
+    per pending cell."""
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     try:
         for plugin in task.plugins:
             objectives.load_plugin(plugin)
-        trainer = Trainer([c.config for c in task.cells], device)
-        trainer.train()
-        outcomes = trainer.outcomes()
+        configs = [c.config for c in task.cells]
+        live = [store.live_dir(c.path) if i in task.pending else None for i, c in enumerate(task.cells)]
+        dataset = data.get(configs[0].dataset)
+        checkpoint = store.stack_checkpoint(task.cells[0].path, [c.key() for c in configs])
+        stack = StackRun(configs, device, task.long, checkpoint, live,
+                         lambda samples, r: task.evaluate.over_steps(samples, dataset, configs[r], device),
+                         SampleView(dataset, [c.seed for c in configs]) if task.long.tensorboard else None)
+        stack.run()
+        outcomes = stack.trainer.outcomes()
         for i in task.pending:
             cell, outcome = task.cells[i], outcomes[i]
-            evaluation = task.evaluate(outcome, trainer.dataset, device)
+            evaluation = task.evaluate(outcome, stack.trainer.dataset, device)
             rss = peak_rss_mb()
             save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes),
-                         {"stack": task.stack(i), "peak_rss_mb": rss})
+                         {"stack": task.stack(i), "peak_rss_mb": rss, **stack.provenance()}, curves=stack.curve(i),
+                         tensorboard=live[i] if task.long.tensorboard else None)
             rows.append({"path": str(cell.path), "status": outcome.status, "reason": outcome.reason,
                          "metrics": evaluation.metrics, "wall": time.perf_counter() - t0, "rss": rss})
+        stack.discard_checkpoint()
         return rows
     except Exception as err:  # noqa: BLE001 - every crash is recorded and reported by the parent
         rest = [task.cells[i] for i in task.pending[len(rows):]]  # the runs recorded so far stay
@@ -174,7 +204,8 @@ def run_task(task: Task, device: str) -> list[dict[str, Any]]:
 
 
 def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], evaluate: Callable[[str], Evaluator],
-                plugins: tuple[str, ...], max_stack: int, mixed_widths: bool = False) -> list[Task]:
+                plugins: tuple[str, ...], max_stack: int, mixed_widths: bool = False,
+                long: LongRun = LongRun()) -> list[Task]:
     """The tasks of a sweep: its ``cells`` that can train together (equal
     `RunConfig.stack_key`; with ``mixed_widths``, as on GPUs, runs of every generator width
     too), in plan order, cut into consecutive stacks of at most ``max_stack``; one task per
@@ -198,4 +229,4 @@ def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], ev
         width = max(cell.config.width for cell in stack)
         return len(stack) * c.steps * (1 + critic) * (ArchConfig.critic_width ** 2 + width ** 2 / 4)
     todo = [(s, tuple(i for i, c in enumerate(s) if c in pending)) for s in sorted(stacks, key=cost, reverse=True)]
-    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx) for s, idx in todo if idx]
+    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx, long) for s, idx in todo if idx]

@@ -32,3 +32,10 @@ def isolated_registry():
     for name in set(registry.REGISTRY) - before:
         registry.unregister(name)
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def feature_cache(tmp_path_factory):
+    """One folder of offline feature extractors and real-image features for the session
+    (the image tests train the 1-epoch extractor once)."""
+    return tmp_path_factory.mktemp("fidcache")

@@ -61,19 +61,41 @@ def test_fid_of_gaussian_features_matches_closed_form():
     mu1, mu2 = np.zeros(d), np.array([1.0, -0.5, 0.0, 2.0])
     x = rng.normal(size=(n, d)) @ a1.T + mu1
     y = rng.normal(size=(n, d)) @ a2.T + mu2
-    m = image_metrics(torch.tensor(x), torch.tensor(y), IDENTITY, kid_subset_size=100)
+    m = image_metrics(torch.tensor(x), torch.tensor(y), IDENTITY, kid_subset_size=100, prc=False)
     sample = frechet(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
     population = frechet(mu1, a1 @ a1.T, mu2, a2 @ a2.T)
     assert m["fid"] == pytest.approx(sample, rel=1e-6)  # torch-fidelity computes exactly this
     assert m["fid"] == pytest.approx(population, rel=0.05)  # ... which estimates the true distance
     assert m["kid"] > 0.1 and "isc" not in m
-    same = image_metrics(torch.tensor(x), torch.tensor(x), IDENTITY, kid_subset_size=100)
+    same = image_metrics(torch.tensor(x), torch.tensor(x), IDENTITY, kid_subset_size=100, prc=False)
     assert abs(same["fid"]) < 1e-6
 
 
-@pytest.fixture(scope="session")
-def feature_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("fidcache")
+def plain_precision_recall(fake: np.ndarray, real: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Kynkaanniemi et al. (2019) with plain numpy: a point is covered by a set when it lies
+    within the distance of some member of that set to the member's k-th nearest neighbour."""
+    def radii(x):
+        d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+        return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
+    d = np.linalg.norm(fake[:, None] - real[None], axis=-1)  # (fake, real)
+    precision = (d <= radii(real)[None]).any(1).mean()
+    recall = (d.T <= radii(fake)[None]).any(1).mean()
+    return float(precision), float(recall)
+
+
+def test_precision_and_recall_match_a_plain_implementation():
+    rng = np.random.default_rng(1)
+    fake = rng.normal(size=(300, 3))
+    real = rng.normal(size=(400, 3)) * 1.5 + 0.7  # wider and shifted: neither is 0 or 1
+    m = image_metrics(torch.tensor(fake), torch.tensor(real), IDENTITY, kid_subset_size=100)
+    precision, recall = plain_precision_recall(fake, real)
+    assert 0.1 < recall < precision < 1.0
+    # torch-fidelity averages in float32; one point is 1/300
+    assert (m["precision"], m["recall"]) == pytest.approx((precision, recall), abs=1e-6)
+    same = image_metrics(torch.tensor(real), torch.tensor(real), IDENTITY, kid_subset_size=100)
+    assert same["precision"] == same["recall"] == 1.0
+    far = image_metrics(torch.tensor(fake + 100.0), torch.tensor(real), IDENTITY, kid_subset_size=100)
+    assert far["precision"] == far["recall"] == 0.0
 
 
 def test_offline_extractor_fid_of_a_set_against_itself_is_zero(feature_cache):
@@ -119,7 +141,7 @@ def test_inception_path_loads_a_local_weights_file(random_inception):
     assert feats.shape == (2, 2048) and logits.shape == (2, 1008)
     images = ds.images_uint8()
     m = image_metrics(images[:4], images[-4:], spec, kid_subset_size=3)  # grey digits -> RGB inside
-    assert set(m) == {"fid", "kid", "kid_std"}
+    assert set(m) == {"fid", "kid", "kid_std", "precision", "recall"}
 
 
 def test_inception_fails_with_one_clear_message(tmp_path, monkeypatch, feature_cache):

@@ -107,7 +107,7 @@ def test_diverging_cell_is_recorded_and_others_finish(tmp_path):
 def test_crashed_cell_is_reported_and_retried(tmp_path, monkeypatch, capsys):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(worker, "Trainer", explode)
+    monkeypatch.setattr(worker, "StackRun", explode)
     argv = ["--model", "gan", "--preset", "smoke", "--noise-dims", "2", "--widths", "20", "--out", str(tmp_path),
             "--no-figures"]
     assert stability.main(argv) == 1

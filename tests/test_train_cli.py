@@ -37,6 +37,12 @@ def test_single_run_writes_complete_record(run_cli, tmp_path):
     (["--models", "gan,gram"], "--models takes one objective here"),
     (["--device", "cuda:3"], "cuda:3"),
     (["--steps", "ten"], "invalid int value"),
+    (["--checkpoint-minutes", "-1"], "--checkpoint-minutes must be a number >= 0"),
+    (["--checkpoint-minutes", "nan"], "--checkpoint-minutes must be a number >= 0"),
+    (["--eval-every", "-2"], "--eval-every must be >= 0"),
+    (["--eval-samples", "0"], "--eval-samples must be at least 1"),
+    (["--tensorboard", "--log-every", "0"], "--log-every must be at least 1"),
+    (["--dataset", "mnist5k", "--arch", "dcgan", "--eval-every", "5"], "--eval-every scores toy data here"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, args, message):
     from sweeps.train import main

@@ -1,0 +1,144 @@
+"""Metrics over training steps: one line per objective, a band over seeds.
+
+    python -m analysis.curves results/             # every setting found below
+    python -m analysis.curves results/fid --out paper/
+
+Runs trained with ``--eval-every N`` keep ``metrics_over_steps.csv`` (`store.load_curves`:
+the metrics of a fixed-noise sample at step 0, every N steps and at the end, scored like
+the final samples but with ``--eval-samples`` of them, so the last point is not the
+table's number when the table scored more samples). For each setting, data set and grid
+cell this draws ``figures/over_steps_<dataset>_<cell>.png``: one panel per metric, one
+line per objective entry (the mean over its seeds) and a shaded band from the lowest to
+the highest seed. The FID and stability reports (`analysis.fid_table`,
+`analysis.stability`) draw the same figures when their records have curves.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import store  # noqa: E402
+from analysis.command import report_command  # noqa: E402
+from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa: E402
+from analysis.frames import by_setting, frame  # noqa: E402
+
+# metric: (axis label, log scale), in panel order; those a run's curves hold are drawn
+METRICS = {
+    "fid": ("FID", True),
+    "kid": ("KID", True),
+    "precision": ("precision", False),
+    "recall": ("recall", False),
+    "isc": ("IS", False),
+    "hq_fraction": ("high-quality fraction", False),
+    "modes_covered_strict": ("modes strictly covered", False),
+    "mode_kl": ("mode KL (nats)", False),
+    "spread": ("spread (data = 1)", True),
+    "mmd2": ("MMD$^2$", False),
+}
+
+
+def curves_frame(records: Sequence[store.Record]) -> pd.DataFrame:
+    """Every stored curve of ``records`` in one long table: a row per (run, evaluated step)
+    with the run's ``label``, ``dataset``, ``cell`` and ``seed``; empty when none has curves."""
+    rows = frame(list(records))
+    parts = []
+    for r in rows.itertuples(index=False):
+        curve = store.load_curves(Path(r.path))
+        if curve is not None and len(curve):
+            parts.append(curve.assign(label=r.label, entry=r.entry, dataset=r.dataset, cell=r.cell, seed=r.seed))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
+    """One panel per metric present in ``df`` (columns ``label``, ``seed``, ``step`` and the
+    metrics), one line per label: the mean over seeds, shaded from the lowest to the
+    highest seed."""
+    metrics = [m for m in METRICS if m in df and df[m].notna().any()]
+    labels = list(dict.fromkeys(df["label"]))
+    legend_rows = -(-len(labels) // 4)  # legend rows below the panels
+    cols = min(3, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig, axs = plt.subplots(rows, cols, figsize=(DOUBLE_COLUMN, 1.9 * rows + 0.45 + 0.15 * legend_rows),
+                            squeeze=False)
+    for ax in axs.flat[len(metrics):]:
+        ax.set_axis_off()
+    for ax, metric in zip(axs.flat, metrics):
+        label, log = METRICS[metric]
+        for name, g in df.groupby("label", sort=False):
+            by_step = g.pivot_table(index="step", columns="seed", values=metric, aggfunc="first").astype(float)
+            if by_step.empty:
+                continue
+            mean = by_step.mean(axis=1)
+            line, = ax.plot(mean.index, mean.to_numpy(), lw=1.5, label=name)
+            if by_step.shape[1] > 1:
+                ax.fill_between(by_step.index, by_step.min(axis=1), by_step.max(axis=1), color=line.get_color(),
+                                alpha=0.2, lw=0)
+        if log and (df[metric] > 0).all():
+            ax.set_yscale("log")
+            for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+                axis(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("generator step")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    seeds = df.groupby("label")["seed"].nunique().max()
+    handles, names = axs[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), frameon=False)
+    fig.suptitle(title + (f" (line: mean of {seeds} seeds, band: lowest to highest)" if seeds > 1 else ""))
+    fig.tight_layout(rect=(0, 0.05 * legend_rows + 0.02, 1, 1))
+    return fig
+
+
+def save_curves(items: Sequence[tuple[str, pd.DataFrame]], path: Path, title: str = "") -> Path:
+    """One figure of the curves of single runs (``(label, curve)`` pairs) at ``path``."""
+    df = pd.concat([c.assign(label=label, seed=0) for label, c in items], ignore_index=True)
+    return save_figure(plot_curves(df, title), path)
+
+
+def draw_curves(records: Sequence[store.Record], out_dir: Path,
+                formats: Sequence[str] = DEFAULT_FORMATS) -> list[Path]:
+    """``over_steps_<dataset>_<cell>`` in ``out_dir``, in each of ``formats``, for every data
+    set and grid cell of ``records`` (one setting) whose runs have curves; returns the files."""
+    df = curves_frame(records)
+    if df.empty:
+        return []
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    written = []
+    for (dataset, cell), g in df.groupby(["dataset", "cell"], sort=False):
+        path = Path(out_dir) / f"over_steps_{store.dataset_dir(dataset)}_{cell}"
+        written.append(save_figure(plot_curves(g, f"{dataset}, {cell}"), path, formats))
+    return written
+
+
+def report(root: Path, out: Path | None = None, figures: bool = True, prog: str = "analysis.curves",
+           formats: Sequence[str] = DEFAULT_FORMATS) -> str | None:
+    """The curves of every setting below ``root`` (stability and FID sweeps), each beside its
+    records (``<setting>/figures``) or under ``out/<setting>``; returns the files as
+    markdown (None when no record has curves)."""
+    found, problems = store.scan(root)
+    for path, why in problems:
+        print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
+    records = [r for r in found if r.sweep in ("stability", "fid")]
+    written = []
+    for setting, group in by_setting(records):
+        base = Path(out) / setting if out else store.setting_dir_of(group[0])
+        written += draw_curves(group, base / "figures", formats) if figures else []
+    if not written and not any(store.load_curves(r.path) is not None for r in records):
+        return None
+    return "\n".join(f"- {p}" for p in written) or "curves found (figures skipped)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report_command("python -m analysis.curves", "Draw metrics over training steps (runs trained with "
+                          "--eval-every) per setting: one line per objective, a band over seeds.", report, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

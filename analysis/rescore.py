@@ -1,0 +1,146 @@
+"""Rescore stored runs without retraining, and rewrite their tables.
+
+    python -m analysis.rescore results/ --fid-weights ~/weights/weights-inception-2015-12-05-6726825d.pth
+    python -m analysis.rescore results/fid --features offline --kid-subset-size 500
+    python -m analysis.rescore results/stability            # ring metrics again (after a metrics change)
+    python -m analysis.rescore results/fid --samples 20000  # 20,000 fresh samples from each generator
+
+Every finished (``ok``) record below RESULTS is scored again: image records with the
+feature extractor the options name (the same options as `sweeps.fid`; FID, KID,
+precision, recall and IS where meaningful), toy records with the ring metrics. The
+samples are the record's stored ones, or with ``--samples N`` N samples drawn from its
+stored generator (`analysis.reuse.load_generator`; the first ``n_samples`` of them are
+the stored ones). Each record's ``metrics`` and ``scoring`` are replaced atomically
+through the store (`store.update`): its data files and checksums stay as they are, and
+``scoring`` says when and by what command it was rescored (``rescored``) and, for runs with
+``metrics_over_steps.csv``, which extractor scored those curves during training
+(``over_steps``: rescoring cannot score past generators). Then the FID and stability
+tables and figures are rebuilt (`analysis.fid_table`, `analysis.stability`).
+
+With the extractor a record was scored with (and one torch thread, the default), the
+rescored numbers equal the stored ones exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import store
+from analysis import fid_table, stability
+from analysis.reuse import load_generator
+from cli import (Parser, UsageError, add_data_args, add_feature_args, check_counts, check_device, check_feature_args,
+                 clean_exit, fail, open_dataset, scoring_from_args)
+from data.images import to_uint8
+from metrics.ring import toy_metrics
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m analysis.rescore", description=__doc__.split("\n\n")[0],
+               epilog="See the module docstring (python -c 'import analysis.rescore; help(analysis.rescore)').")
+    p.add_argument("results", type=Path, help="results root, a sweep's directory, a setting's, or one record's")
+    add_feature_args(p, "RESULTS/fid/cache, next to the sweeps' own")
+    add_data_args(p)
+    p.add_argument("--samples", type=int, help="score this many samples drawn from each stored generator instead "
+                                               "of the stored samples")
+    p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the sweeps' workers)")
+    p.add_argument("--no-figures", action="store_true", help="rewrite the tables only")
+    return p
+
+
+def default_cache(results: Path) -> Path:
+    """``<root>/fid/cache`` of the results root above ``results`` (where `sweeps.fid` keeps it)."""
+    here = results.resolve()
+    for d in (here, *here.parents):
+        if d.name == "fid":
+            return d / "cache"
+        if (d / "fid").is_dir():
+            return d / "fid" / "cache"
+    return here / "fid" / "cache"
+
+
+def samples_of(record: store.Record, n: int | None, device: str) -> np.ndarray:
+    """The record's stored samples, or ``n`` fresh ones from its generator."""
+    return store.load_samples(record.path) if n is None else load_generator(record.path, device).sample(n)
+
+
+def rescore(records: list[store.Record], args: argparse.Namespace) -> list[tuple[store.Record, dict[str, Any]]]:
+    """Score every record again and store the result; returns (record as it was, new metrics)."""
+    datasets, scorings, done = {}, {}, []
+    cache = args.cache_dir or default_cache(args.results)
+    for r in records:  # every data set and extractor is checked before any record changes
+        name = r.config["dataset"]
+        if name not in datasets:
+            datasets[name] = open_dataset(name, args.data_root, args.download)
+            if datasets[name].kind == "image":
+                store.ensure_writable(cache)
+                scorings[name] = scoring_from_args(args, datasets[name], store.dataset_dir(name), cache)
+    provenance = store.provenance()
+    for r in tqdm(records, desc="rescoring", unit="run", file=sys.stderr):
+        name = r.config["dataset"]
+        samples = samples_of(r, args.samples, args.device)
+        if name in scorings:
+            images = samples if samples.dtype == np.uint8 else to_uint8(np.nan_to_num(samples, posinf=1, neginf=-1))
+            metrics = scorings[name](images, datasets[name].images_uint8(), args.device)
+            scoring = scorings[name].describe()
+        else:
+            metrics, scoring = toy_metrics(samples, datasets[name], r.seed), {}
+        scoring["rescored"] = provenance
+        scoring["samples"] = "stored" if args.samples is None else f"{args.samples} drawn from generator.pt"
+        if store.load_curves(r.path) is not None:
+            scoring["over_steps"] = r.scoring.get("over_steps") or {k: r.scoring[k] for k in
+                                                                    ("features", "features_key") if k in r.scoring}
+        store.update(r.path, metrics=metrics, scoring=scoring)
+        done.append((r, metrics))
+    return done
+
+
+def summary(done: list[tuple[store.Record, dict[str, Any]]]) -> str:
+    """How far the new numbers are from the stored ones, per metric."""
+    lines = [f"rescored {len(done)} run(s)"]
+    keys = dict.fromkeys(k for _, m in done for k in m)
+    for k in keys:
+        diffs = [abs(float(m[k]) - float(r.metrics[k])) for r, m in done
+                 if k in r.metrics and r.metrics[k] is not None and isinstance(m.get(k), (int, float))]
+        if diffs:
+            lines.append(f"  {k}: largest change {max(diffs):.6g} over {len(diffs)} run(s) that had it")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with clean_exit(parser.prog, "; records rescored so far keep their new metrics, the others their old"):
+        try:
+            if not args.results.exists():
+                raise UsageError(f"{args.results} does not exist")
+            check_feature_args(args)
+            check_counts(threads=args.threads)
+            args.device = str(check_device(args.device))
+            if args.samples is not None and args.samples < 1:
+                raise UsageError("--samples must be at least 1")
+            found, problems = store.scan(args.results)
+            for path, why in problems:
+                print(f"{parser.prog}: skipping {path}: {why}", file=sys.stderr)
+            records = [r for r in found if r.status == "ok"]
+            if not records:
+                raise UsageError(f"no finished records below {args.results}")
+            torch.set_num_threads(args.threads)
+            done = rescore(records, args)
+        except (UsageError, PermissionError) as err:
+            fail(parser.prog, str(err))
+        print(summary(done), file=sys.stderr)
+        for report in (fid_table.report, stability.report):
+            text = report(args.results, None, not args.no_figures, parser.prog)
+            if text:
+                print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Reuse a stored run: rebuild its generator from the record and draw samples.
+
+    >>> from analysis.reuse import load_generator
+    >>> g = load_generator("results/fid/steps500_batch64_1a2b3c/mnist5k/gram_4f5e6d/arch=dcgan/seed0")
+    >>> x = g.sample(1_000)            # float array (1000, 1, 32, 32) in the data's range
+    >>> images = g.images(1_000)       # uint8 (1000, 1, 32, 32), as sweeps.fid scores them
+    >>> g.sample(10_000) == the record's stored samples (for image records and single runs)
+
+The generator is built from the record's configuration (`engine.RunConfig.from_dict`)
+with the engine's own factory (`engine.trainer.net_factory`) and its ``generator.pt``
+loaded into it; samples come from the run's noise stream ``seed * 1000 + offset``
+(offset 1 is the stream of the record's final samples), in passes of 2,000 with batch norm
+in training mode, as the trainer draws them (`engine.trainer.draw_samples`). A record of
+a convolutional generator, or of a run trained alone, gives back its stored samples bit
+for bit on the device and with the torch thread count it trained with (one, unless
+``--threads`` said otherwise: ``torch.set_num_threads(1)``); an MLP generator that trained
+in a stack of several runs agrees to float rounding (its stacked products summed
+differently).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import data
+import store
+from data.images import to_uint8
+from engine import RunConfig
+from engine.trainer import draw_samples, net_factory
+
+
+@dataclass
+class Generator:
+    """A stored run's generator, ready to sample (see the module docstring)."""
+
+    config: RunConfig
+    net: nn.Module
+    device: torch.device
+    record: store.Record
+
+    def sample(self, n: int, seed_offset: int = 1) -> np.ndarray:
+        """``n`` samples ``(n, *x_shape)`` from noise stream ``seed * 1000 + seed_offset``."""
+        c = self.config
+        return draw_samples(self.net, [c.noise_dim], [c.seed], c.noise, n, seed_offset, self.device)[0].numpy()
+
+    def images(self, n: int, seed_offset: int = 1) -> np.ndarray:
+        """``n`` samples as uint8 images (non-finite values clipped), as `sweeps.fid` keeps them."""
+        return to_uint8(np.nan_to_num(self.sample(n, seed_offset), posinf=1.0, neginf=-1.0))
+
+
+def load_generator(record_dir: Path | str, device: str | torch.device = "cpu") -> Generator:
+    """The generator of the record in ``record_dir`` (checked against its checksums), on
+    ``device``. Raises `store.DamagedRecord` for a damaged record and ``FileNotFoundError``
+    when there is none; a record trained by another version of the code (its configuration
+    key differs) is loaded with a warning on stderr."""
+    record = store.read(Path(record_dir))
+    config = RunConfig.from_dict(record.config)
+    if config.key() != record.key:
+        print(f"warning: {record_dir} was trained by another version of the engine or objective; its generator "
+              "may not sample as it did", file=sys.stderr)
+    device = torch.device(device)
+    torch.set_flush_denormal(True)  # the trainer's numerics
+    net = net_factory([config], data.get(config.dataset), device).generator()
+    net.load_state_dict(torch.load(Path(record_dir) / store.records.GENERATOR_FILE, map_location=device,
+                                   weights_only=True))
+    return Generator(config, net, device, record)

@@ -400,7 +400,8 @@ BAD = [  # command, arguments ({t}: the test's folder, {file}: a file in it), wh
     ("analysis.stability", ["{t}", "--out", "{file}"], "is a file"),
     ("analysis.fid_table", ["{t}", "--out", "{file}"], "is a file"),
     ("analysis.process", ["{t}/nothing"], "nothing"),
-    ("analysis.traces", ["{t}/nothing"], "no record there"),
+    ("analysis.traces", ["{t}/nothing"], "does not exist"),
+    ("analysis.traces", ["{t}"], "no traces below"),
 ]
 
 

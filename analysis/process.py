@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     add_format_arg(p)
     args = p.parse_args(argv)
     formats = formats_arg(p, args)
+    if not args.run_dir.is_dir():
+        fail(p.prog, f"{args.run_dir} does not exist or is not a record directory")
     try:
         steps = parse_int_list(args.steps, "--steps", minimum=0) if args.steps else None
         check_output_file(args.out or args.run_dir / "process.png")

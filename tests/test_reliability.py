@@ -399,7 +399,7 @@ BAD = [  # command, arguments ({t}: the test's folder, {file}: a file in it), wh
      "cifar10 not found"),
     ("analysis.stability", ["{t}", "--out", "{file}"], "is a file"),
     ("analysis.fid_table", ["{t}", "--out", "{file}"], "is a file"),
-    ("analysis.process", ["{t}/nothing"], "nothing"),
+    ("analysis.process", ["{t}/nothing"], "does not exist"),
     ("analysis.traces", ["{t}/nothing"], "does not exist"),
     ("analysis.traces", ["{t}"], "no traces below"),
 ]

@@ -30,7 +30,8 @@ from analysis.curves import save_curves
 from analysis.process import config_title, save_process
 from analysis.traces import write_traces
 from cli import (Parser, UsageError, add_data_args, add_models_arg, add_out_arg, add_plugin_arg, check_counts,
-                 check_device, clean_exit, fail, load_plugins, open_dataset, parse_int_list, parse_models, parse_overrides)
+                 check_device, clean_exit, fail, load_plugins, open_dataset, parse_int_list, parse_models,
+                 parse_overrides)
 from engine import RunConfig, field_default
 from metrics.ring import reference_samples
 from sweeps.longrun import SampleView, StackRun, add_long_run_args, long_run_from_args

@@ -192,7 +192,8 @@ def test_smoke_table_end_to_end(tmp_path, feature_cache, capsys):
     tex = (fid / "tables/fid.tex").read_text()
     assert r"$\pm$" in tex and r"\begin{tabular}" in tex and r"\caption{" in tex
     assert (fid / "tables/kid.md").exists() and (fid / "tables/summary.csv").exists()
-    for name in ("samples_mnist5k_arch=dcgan.png", "samples_mnist5k_arch=dcgan.pdf", "samples_mnist5k_arch=dcgan_gan.png",
+    for name in ("samples_mnist5k_arch=dcgan.png", "samples_mnist5k_arch=dcgan.pdf",
+                 "samples_mnist5k_arch=dcgan_gan.png",
                  "samples_mnist5k_arch=dcgan_mmdgan.png"):
         assert (fid / "figures" / name).stat().st_size > 1000
     capsys.readouterr()

@@ -223,8 +223,8 @@ def setting_dir_of(record: Record) -> Path:
 # --- writing ------------------------------------------------------------------------------
 
 def provenance() -> dict[str, Any]:
-    """How a result was made: command line, versions, host, git commit and whether the
-    working tree had uncommitted changes, time."""
+    """How a result was made: command line, versions, host, the git commit and whether the
+    working tree had uncommitted changes when this process started, time."""
     versions = {}
     for pkg in ("gramharness", "numpy", "pandas", "joblib", "torch-fidelity"):
         try:
@@ -232,7 +232,7 @@ def provenance() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     versions["torch"] = torch.__version__  # with the build tag (+cpu, +cu132, ...)
-    commit, dirty = _git("rev-parse", "HEAD"), _git("status", "--porcelain")
+    commit, dirty = _SOURCE
     return {"command": sys.argv, "python": platform.python_version(), "versions": versions,
             "host": platform.node(), "platform": platform.platform(), "git_commit": commit or None,
             "git_dirty": None if dirty is None or not commit else bool(dirty),
@@ -248,6 +248,11 @@ def _git(*args: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return res.stdout.strip() if res.returncode == 0 else None
+
+
+# The commit and working-tree state when this process imported the harness: the code it runs.
+# Asked again at each record, a sweep would stamp records with commits made while it trained.
+_SOURCE = (_git("rev-parse", "HEAD"), _git("status", "--porcelain"))
 
 
 def _jsonable(obj: Any) -> Any:

@@ -72,3 +72,8 @@ def test_provenance_says_whether_the_working_tree_had_changes():
     assert prov["git_dirty"] in (True, False, None)
     if prov["git_commit"]:
         assert isinstance(prov["git_dirty"], bool)
+
+
+def test_provenance_names_the_code_the_process_started_with(monkeypatch):
+    monkeypatch.setattr(store.records, "_git", lambda *args: "a commit made while the sweep trained")
+    assert store.provenance()["git_commit"] == store.records._SOURCE[0]

@@ -110,6 +110,7 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    missing = None  # the default yardstick, when it is absent: said after every check passed
     try:
         models = parse_models(args.models)
         stacks = parse_int_list(args.stack, "--stack")
@@ -121,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if naive is not None and not naive.is_file():
             if args.naive != "default":
                 raise UsageError(f"naive yardstick {naive} not found (pass --naive PATH or --naive none)")
-            print(f"note: no naive yardstick at {naive}; timing ours only", file=sys.stderr)
-            naive = None
+            missing, naive = naive, None
         if device.type != "cpu":
             naive = None
         if args.image and (args.arch not in ARCHITECTURES or not data.known(args.image_dataset)):
@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         store.ensure_writable(args.out)
     except (UsageError, PermissionError) as err:
         fail(parser.prog, str(err))
+    if missing is not None:
+        print(f"note: no naive yardstick at {missing}; timing ours only", file=sys.stderr)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
 

@@ -408,6 +408,8 @@ BAD = [  # command, arguments ({t}: the test's folder, {file}: a file in it), wh
 @pytest.mark.parametrize("command, args, message", BAD, ids=[f"{c} {' '.join(a)[-40:]}" for c, a, _ in BAD])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(command, args, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GRAMHARNESS_DATA_ROOT", str(tmp_path / "nodata"))  # restored after --data-root sets it
+    from sweeps import bench  # as on a fresh clone without ../shared: no yardstick, and still one line
+    monkeypatch.setattr(bench, "DEFAULT_NAIVE", tmp_path / "absent" / "naive_ring.py")
     (tmp_path / "afile").write_text("a file, not a folder")
     before = sorted(tmp_path.rglob("*"))
     argv = [a.format(t=tmp_path, file=tmp_path / "afile") for a in args]

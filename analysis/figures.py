@@ -80,10 +80,10 @@ def scatter_panel(ax, data: np.ndarray, samples: np.ndarray, max_points: int = 2
     kw = {"s": size, "alpha": 0.5, "linewidths": 0, "rasterized": True}
     lim = lim or data_limit(d)
     if d.shape[1] == 3:
-        ax.scatter(d[:, 0], d[:, 1], d[:, 2], c=DATA_COLOUR, **kw)
-        ax.scatter(s[:, 0], s[:, 1], s[:, 2], c=SAMPLE_COLOUR, **kw)
+        ax.computed_zorder = False  # samples over data, as in 2-D (depth sorting mixed them per panel)
+        ax.scatter(d[:, 0], d[:, 1], d[:, 2], c=DATA_COLOUR, depthshade=False, **kw)
+        ax.scatter(s[:, 0], s[:, 1], s[:, 2], c=SAMPLE_COLOUR, depthshade=False, **kw)
         ax.set_zlim(-lim, lim)
-        ax.zaxis.set_major_locator(MaxNLocator(3, integer=True))
         ax.set_box_aspect(None, zoom=0.8)  # room for the tick labels inside the panel
     else:
         ax.scatter(d[:, 0], d[:, 1], c=DATA_COLOUR, **kw)
@@ -91,8 +91,12 @@ def scatter_panel(ax, data: np.ndarray, samples: np.ndarray, max_points: int = 2
         ax.set_aspect("equal")
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_locator(MaxNLocator(3, integer=True, symmetric=True))
+    if d.shape[1] == 3:  # two ticks on a 3-D axis: three collide at single-column width
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+            axis.set_ticks([-int(lim), int(lim)])
+    else:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(3, integer=True, symmetric=True))
     ax.tick_params(length=1.5, pad=1)
     return float((np.abs(s) > lim).any(1).mean()) if len(s) else 0.0
 

@@ -85,7 +85,7 @@ def rescore(records: list[store.Record], args: argparse.Namespace) -> list[tuple
         name = r.config["dataset"]
         samples = samples_of(r, args.samples, args.device)
         if name in scorings:
-            images = samples if samples.dtype == np.uint8 else to_uint8(np.nan_to_num(samples, posinf=1, neginf=-1))
+            images = samples if samples.dtype == np.uint8 else to_uint8(samples)
             metrics = scorings[name](images, datasets[name].images_uint8(), args.device)
             scoring = scorings[name].describe()
         else:

@@ -50,7 +50,7 @@ class Generator:
 
     def images(self, n: int, seed_offset: int = 1) -> np.ndarray:
         """``n`` samples as uint8 images (non-finite values clipped), as `sweeps.fid` keeps them."""
-        return to_uint8(np.nan_to_num(self.sample(n, seed_offset), posinf=1.0, neginf=-1.0))
+        return to_uint8(self.sample(n, seed_offset))
 
 
 def load_generator(record_dir: Path | str, device: str | torch.device = "cpu") -> Generator:

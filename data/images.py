@@ -110,8 +110,9 @@ class ImageDataset:
 
 
 def to_uint8(x: Tensor | np.ndarray) -> np.ndarray:
-    """Images in [-1, 1] (any float array) -> uint8 in [0, 255], rounding to nearest."""
-    x = torch.as_tensor(x, dtype=torch.float32)
+    """Images in [-1, 1] (any float array) -> uint8 in [0, 255], rounding to nearest; a
+    diverged run's non-finite values become mid-grey (NaN) or the extremes (+-inf)."""
+    x = torch.nan_to_num(torch.as_tensor(x, dtype=torch.float32), nan=0.0, posinf=1.0, neginf=-1.0)
     return x.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 
 

@@ -141,10 +141,14 @@ class StackRun:
 
     # --- checkpoints ----------------------------------------------------------------------
 
-    def _state(self) -> dict[str, Any]:
+    def _identity(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed by this stack."""
         return {"format": CHECKPOINT_FORMAT, "members": [c.key() for c in self.configs],
-                "torch": str(torch.__version__), "device": self.trainer.device.type,
-                "trainer": self.trainer.state_dict(), "curves": self.curves, "logged_to": self.logged_to}
+                "torch": str(torch.__version__), "device": self.trainer.device.type}
+
+    def _state(self) -> dict[str, Any]:
+        return {**self._identity(), "trainer": self.trainer.state_dict(), "curves": self.curves,
+                "logged_to": self.logged_to}
 
     def _resume(self) -> int | None:
         """Load the stack's checkpoint if there is a usable one; the step it resumes from."""
@@ -154,9 +158,7 @@ class StackRun:
             state = store.load_checkpoint(self.checkpoint)
             if state is None:
                 return None
-            expected = {"format": CHECKPOINT_FORMAT, "members": [c.key() for c in self.configs],
-                        "torch": str(torch.__version__), "device": self.trainer.device.type}
-            wrong = [k for k, v in expected.items() if state.get(k) != v]
+            wrong = [k for k, v in self._identity().items() if state.get(k) != v]
             if wrong:
                 raise store.DamagedCheckpoint(f"was written for another {', '.join(wrong)}")
             self.trainer.load_state_dict(state["trainer"])

@@ -76,12 +76,12 @@ class EvaluateImages:
     scoring: ImageScoring
 
     def __call__(self, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
-        images = to_uint8(np.nan_to_num(outcome.samples, posinf=1.0, neginf=-1.0))
+        images = to_uint8(outcome.samples)
         metrics = self.scoring(images, dataset.images_uint8(), device) if outcome.status == "ok" else {}
         return Evaluation(metrics, self.scoring.describe(), {"images": images})
 
     def over_steps(self, samples: np.ndarray, dataset: Any, config: RunConfig, device: str) -> dict[str, Any]:
-        return self.scoring(to_uint8(np.nan_to_num(samples, posinf=1.0, neginf=-1.0)), dataset.images_uint8(), device)
+        return self.scoring(to_uint8(samples), dataset.images_uint8(), device)
 
 
 @dataclass(frozen=True)

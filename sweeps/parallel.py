@@ -103,7 +103,8 @@ GPU_WORKER_GIB = 4  # free device memory to keep per such worker
 def placement_from_args(args: argparse.Namespace) -> Placement:
     """Validate the options of `add_placement_args` (and reach the Dask scheduler); bad
     input raises `UsageError`."""
-    check_counts(jobs=args.jobs, threads=args.threads, jobs_per_device=args.jobs_per_device or 1)
+    given = {"jobs_per_device": args.jobs_per_device} if args.jobs_per_device is not None else {}
+    check_counts(jobs=args.jobs, threads=args.threads, **given)  # unset: `Placement.fitted` chooses
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     if not devices:
         raise UsageError("--devices is empty")

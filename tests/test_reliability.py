@@ -380,6 +380,7 @@ BAD = [  # command, arguments ({t}: the test's folder, {file}: a file in it), wh
     ("sweeps.stability", [*SWEEP, "--seeds", str(2**40)], "seed must be an integer in 0..4294967295"),
     ("sweeps.stability", [*SWEEP, "--max-stack", "0"], "--max-stack must be in 1..1024"),
     ("sweeps.stability", [*SWEEP, "--jobs", "100000"], "--jobs must be in 1..1024"),
+    ("sweeps.stability", [*SWEEP, "--jobs-per-device", "0"], "--jobs-per-device must be in 1..1024"),
     ("sweeps.bench", ["--stack", "100000"], "--stack values must be at most 1024"),
     ("sweeps.train", ["--out", "{file}"], "is a file"),
     ("sweeps.stability", [*SWEEP, "--out", "{file}"], "is a file"),

@@ -21,18 +21,19 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def _format_type(text: str) -> tuple[str, ...]:
+    """`parse_formats` as an argparse type: a bad list becomes the parser's one-line error."""
+    try:
+        return parse_formats(text)
+    except UsageError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_format_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", default=",".join(DEFAULT_FORMATS),
+    """``--format``, parsed into a tuple of formats (``args.format``)."""
+    parser.add_argument("--format", type=_format_type, default=",".join(DEFAULT_FORMATS),
                         help=f"figure formats, a comma list of {', '.join(FORMATS)} "
                              f"(default {','.join(DEFAULT_FORMATS)}: PNG to look at, PDF (vector) for a paper)")
-
-
-def formats_arg(parser: Parser, args: argparse.Namespace) -> tuple[str, ...]:
-    """The parsed ``--format``, or exit 2 with one line."""
-    try:
-        return parse_formats(args.format)
-    except UsageError as err:
-        fail(parser.prog, str(err))
 
 
 def report_command(prog: str, description: str, report: Report, argv: list[str] | None = None) -> int:
@@ -45,7 +46,6 @@ def report_command(prog: str, description: str, report: Report, argv: list[str] 
     add_format_arg(p)
     p.add_argument("--no-figures", action="store_true", help="tables only")
     args = p.parse_args(argv)
-    formats = formats_arg(p, args)
     if not args.results.exists():
         fail(p.prog, f"{args.results} does not exist")
     try:
@@ -54,7 +54,7 @@ def report_command(prog: str, description: str, report: Report, argv: list[str] 
     except PermissionError as err:
         fail(p.prog, str(err))
     with clean_exit(p.prog):
-        text = report(args.results, args.out, not args.no_figures, p.prog, formats=formats)
+        text = report(args.results, args.out, not args.no_figures, p.prog, formats=args.format)
     if text is None:
         fail(p.prog, f"no records of this kind below {args.results}")
     print(text)

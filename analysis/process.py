@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 import store  # noqa: E402
-from analysis.command import add_format_arg, check_output_file, formats_arg  # noqa: E402
+from analysis.command import add_format_arg, check_output_file  # noqa: E402
 from analysis.figures import DOUBLE_COLUMN, legend_handles, save_figure, scatter_panel  # noqa: E402
 from cli import Parser, UsageError, add_out_arg, clean_exit, fail, parse_int_list  # noqa: E402
 
@@ -178,14 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     add_out_arg(p, None, "output file (default RUN_DIR/process.png; its suffix is replaced per --format)")
     add_format_arg(p)
     args = p.parse_args(argv)
-    formats = formats_arg(p, args)
     if not args.run_dir.is_dir():
         fail(p.prog, f"{args.run_dir} does not exist or is not a record directory")
     try:
         steps = parse_int_list(args.steps, "--steps", minimum=0) if args.steps else None
         check_output_file(args.out or args.run_dir / "process.png")
         with clean_exit(p.prog):
-            print(save_process(args.run_dir, args.out, steps, formats=formats))
+            print(save_process(args.run_dir, args.out, steps, formats=args.format))
     except (FileNotFoundError, ValueError, UsageError, PermissionError, store.DamagedRecord) as err:
         fail(p.prog, str(err))
     return 0

@@ -28,7 +28,7 @@ import store
 from analysis import fid_table, stability
 from analysis.claims import (NOT_RUN, PAPER_GRID, PAPER_RING, REPRODUCED, Verdict, fid_verdicts, ring_basis,
                              ring_verdicts)
-from analysis.command import add_format_arg, formats_arg
+from analysis.command import add_format_arg
 from analysis.document import Document
 from analysis.frames import axis_name, by_setting, by_setting_and_dataset, describe_setting, frame, group_dir, levels
 from analysis.heatmaps import NOTE, SCALES
@@ -259,11 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     add_out_arg(p, None, "folder for report.md, report.html and their figures (default RESULTS/report)")
     add_format_arg(p)
     args = p.parse_args(argv)
-    formats = formats_arg(p, args)
     if not args.results.exists():
         fail(p.prog, f"{args.results} does not exist")
     out = args.out or args.results / "report"
-    built = build(args.results, out, formats, p.prog)
+    built = build(args.results, out, args.format, p.prog)
     if built is None:
         fail(p.prog, f"no stability or fid records below {args.results}")
     doc, verdicts = built

@@ -36,7 +36,7 @@ import pandas as pd  # noqa: E402
 
 import store  # noqa: E402
 from store.records import RECORD_FILE, TRACE_FILE  # noqa: E402
-from analysis.command import add_format_arg, check_output_file, formats_arg  # noqa: E402
+from analysis.command import add_format_arg, check_output_file  # noqa: E402
 from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, save_figure  # noqa: E402
 from analysis.frames import axis_name, by_setting_and_dataset, frame, group_dir  # noqa: E402
 from analysis.process import config_title  # noqa: E402
@@ -265,7 +265,6 @@ def main(argv: list[str] | None = None) -> int:
                          "output folder for a results directory (default: beside the records)")
     add_format_arg(p)
     args = p.parse_args(argv)
-    formats = formats_arg(p, args)
     if args.smooth < 1:
         fail(p.prog, "--smooth must be at least 1")
     missing = [d for d in args.paths if not d.exists()]
@@ -278,11 +277,11 @@ def main(argv: list[str] | None = None) -> int:
                 check_output_file(args.out or records[0].path / "trace.png")
             except PermissionError as err:
                 fail(p.prog, str(err))
-            print(save_traces(records, args.out, args.smooth, args.logx, formats))
+            print(save_traces(records, args.out, args.smooth, args.logx, args.format))
             return 0
         if len(args.paths) > 1:
             fail(p.prog, "give record directories, or one results directory")
-        written = save_bands(args.paths[0], args.out, args.cell, formats, p.prog)
+        written = save_bands(args.paths[0], args.out, args.cell, args.format, p.prog)
     if not written:
         fail(p.prog, f"no traces below {args.paths[0]}" + (f" in cell(s) {', '.join(args.cell)}" if args.cell else ""))
     print("\n".join(map(str, written)))

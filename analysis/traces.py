@@ -38,7 +38,7 @@ import store  # noqa: E402
 from store.records import RECORD_FILE, TRACE_FILE  # noqa: E402
 from analysis.command import add_format_arg, check_output_file  # noqa: E402
 from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, save_figure  # noqa: E402
-from analysis.frames import axis_name, by_setting_and_dataset, frame, group_dir  # noqa: E402
+from analysis.frames import SWEEPS, axis_name, by_setting_and_dataset, frame, group_dir, read_sweep  # noqa: E402
 from analysis.process import config_title  # noqa: E402
 from cli import Parser, add_out_arg, clean_exit, fail  # noqa: E402
 
@@ -80,6 +80,15 @@ def uses_log(objective: Description, column: str, values: np.ndarray) -> bool:
     return bool(_meta(objective, column).get("log")) and v.size > 0 and bool((v > 0).all())
 
 
+def set_y_scale(ax, objective: Description, values: Mapping[str, np.ndarray]) -> None:
+    """Log where the objective asks for it in every column drawn (``values`` per column) and
+    they are positive; symlog where they span decades (`_symlog_threshold`); else linear."""
+    if all(uses_log(objective, c, v) for c, v in values.items()):
+        ax.set_yscale("log")
+    elif (scale := _symlog_threshold(np.concatenate([np.ravel(v) for v in values.values()]))) is not None:
+        ax.set_yscale("symlog", linthresh=scale)
+
+
 def _symlog_threshold(values: np.ndarray, span: float = 100.0) -> float | None:
     """A linear-region width for a symlog axis when values span over ``span`` x their typical
     size (e.g. an early spike of the projector loss), else None (linear axis)."""
@@ -105,11 +114,7 @@ def _draw_panel(ax, trace: pd.DataFrame, objective: Description, columns: Sequen
         colour = COLOURS[i % len(COLOURS)]
         ax.plot(steps, raw, color=colour, alpha=0.2, lw=0.5)
         ax.plot(steps, moving_average(raw, window), color=colour, lw=1.2, label=_label(objective, col))
-    values = trace[list(columns)].to_numpy(dtype=np.float64)
-    if all(uses_log(objective, c, trace[c].to_numpy()) for c in columns):
-        ax.set_yscale("log")
-    elif (scale := _symlog_threshold(values)) is not None:
-        ax.set_yscale("symlog", linthresh=scale)
+    set_y_scale(ax, objective, {c: trace[c].to_numpy(dtype=np.float64) for c in columns})
     legend_below(ax, 0.3)  # below the "generator step" label
     ax.grid(alpha=0.3)
 
@@ -158,7 +163,7 @@ def draw_bands(groups: Sequence[tuple[str, Description, Sequence[pd.DataFrame]]]
         title, objective, runs = group
         columns = list(dict.fromkeys(c for t in runs for c in t.columns))
         pair = panels_for(objective, columns)[0] if columns else ()
-        values = []
+        values = {}
         for i, col in enumerate(pair):
             steps, stack = _stack(runs, col, window)
             with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -167,13 +172,9 @@ def draw_bands(groups: Sequence[tuple[str, Description, Sequence[pd.DataFrame]]]
             colour = COLOURS[i % len(COLOURS)]
             ax.fill_between(steps, lo, hi, color=colour, alpha=0.25, lw=0)
             ax.plot(steps, mid, color=colour, lw=0.9, label=_label(objective, col))
-            values.append(stack.ravel())
+            values[col] = stack.ravel()
         if values:
-            allv = np.concatenate(values)
-            if all(uses_log(objective, c, allv) for c in pair):
-                ax.set_yscale("log")
-            elif (scale := _symlog_threshold(allv)) is not None:
-                ax.set_yscale("symlog", linthresh=scale)
+            set_y_scale(ax, objective, values)
             legend_below(ax)
         ax.set_title(f"{title} ({len(runs)} seed{'s' if len(runs) != 1 else ''})")
         ax.grid(alpha=0.3, lw=0.4)
@@ -243,11 +244,8 @@ def save_bands(root: Path, out: Path | None, cells: Sequence[str] | None, format
                prog: str) -> list[Path]:
     """`draw_cell_traces` for every (setting, data set) of the sweep records below ``root``,
     into ``out/<setting>/<dataset>/traces`` or beside the records (``<dataset>/figures/traces``)."""
-    records, problems = store.scan(root)
-    for path, why in problems:
-        print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
     written = []
-    for runs in by_setting_and_dataset([r for r in records if r.sweep != "train"]):  # sweeps' records
+    for runs in by_setting_and_dataset(read_sweep(root, SWEEPS, prog)):
         target = group_dir(runs, out) / ("traces" if out else "figures/traces")
         written += draw_cell_traces(frame(runs), target, formats, cells)
     return written

@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 import store  # noqa: E402
 from analysis.command import report_command  # noqa: E402
 from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa: E402
-from analysis.frames import by_setting, frame  # noqa: E402
+from analysis.frames import SWEEPS, by_setting, frame, read_sweep  # noqa: E402
 
 # metric: (axis label, log scale), in panel order; those a run's curves hold are drawn
 METRICS = {
@@ -129,10 +129,7 @@ def report(root: Path, out: Path | None = None, figures: bool = True, prog: str 
     """The curves of every setting below ``root`` (stability and FID sweeps), each beside its
     records (``<setting>/figures``) or under ``out/<setting>``; returns the files as
     markdown (None when no record has curves)."""
-    found, problems = store.scan(root)
-    for path, why in problems:
-        print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
-    records = [r for r in found if r.sweep in ("stability", "fid")]
+    records = read_sweep(root, SWEEPS, prog)
     written = []
     for setting, group in by_setting(records):
         base = Path(out) / setting if out else store.setting_dir_of(group[0])

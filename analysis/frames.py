@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +22,23 @@ import store
 from store.records import SHARED_EXCLUDED
 
 
-def read_sweep(root: Path, sweep: str, prog: str) -> list[store.Record]:
-    """The readable records of ``sweep`` below ``root``; every unreadable, damaged or
-    older-format record is named on stderr in one line and skipped."""
+SWEEPS = ("stability", "fid")  # the sweeps whose records have a grid (not single `sweeps.train` runs)
+
+
+def scan(root: Path, prog: str) -> tuple[list[store.Record], list[tuple[Path, str]]]:
+    """`store.scan`, with every unreadable, damaged or older-format record named on stderr
+    in one line (and returned, for a report to list)."""
     records, problems = store.scan(root)
     for path, why in problems:
         print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
-    return [r for r in records if r.sweep == sweep]
+    return records, problems
+
+
+def read_sweep(root: Path, sweeps: str | Collection[str], prog: str) -> list[store.Record]:
+    """The readable records below ``root`` of one sweep or several; the others are named on
+    stderr and skipped (`scan`)."""
+    wanted = {sweeps} if isinstance(sweeps, str) else set(sweeps)
+    return [r for r in scan(root, prog)[0] if r.sweep in wanted]
 
 
 def entry_order(entries: pd.DataFrame) -> list[str]:

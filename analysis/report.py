@@ -30,7 +30,8 @@ from analysis.claims import (NOT_RUN, PAPER_GRID, PAPER_RING, REPRODUCED, Verdic
                              ring_verdicts)
 from analysis.command import add_format_arg
 from analysis.document import Document
-from analysis.frames import axis_name, by_setting, by_setting_and_dataset, describe_setting, frame, group_dir, levels
+from analysis.frames import (SWEEPS, axis_name, by_setting, by_setting_and_dataset, describe_setting, frame,
+                             group_dir, levels, scan)
 from analysis.heatmaps import NOTE, SCALES
 from analysis.stats import BOLD_RULE
 from cli import Parser, add_out_arg, fail
@@ -200,10 +201,8 @@ def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
 def build(root: Path, out: Path, formats: Sequence[str], prog: str) -> tuple[Document, list[Verdict]] | None:
     """The report of every record below ``root``, its figures and tables written under
     ``out``; None when there are no sweep records."""
-    records, problems = store.scan(root)
-    for path, why in problems:
-        print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
-    records = [r for r in records if r.sweep in ("stability", "fid")]
+    records, problems = scan(root, prog)
+    records = [r for r in records if r.sweep in SWEEPS]
     if not records:
         return None
     formats = tuple(dict.fromkeys([*formats, "png"]))  # the document shows PNGs

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 import store
 from analysis import fid_table, stability
+from analysis.frames import scan
 from analysis.reuse import load_generator
 from cli import (Parser, UsageError, add_data_args, add_feature_args, check_counts, check_device, check_feature_args,
                  clean_exit, fail, open_dataset, scoring_from_args)
@@ -124,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             args.device = str(check_device(args.device))
             if args.samples is not None and args.samples < 1:
                 raise UsageError("--samples must be at least 1")
-            found, problems = store.scan(args.results)
-            for path, why in problems:
-                print(f"{parser.prog}: skipping {path}: {why}", file=sys.stderr)
-            records = [r for r in found if r.status == "ok"]
+            records = [r for r in scan(args.results, parser.prog)[0] if r.status == "ok"]
             if not records:
                 raise UsageError(f"no finished records below {args.results}")
             torch.set_num_threads(args.threads)

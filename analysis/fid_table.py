@@ -46,8 +46,8 @@ from analysis.curves import draw_curves  # noqa: E402
 from analysis.command import report_command  # noqa: E402
 from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa: E402
 from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
-from analysis.stats import BOLD_RULE, best_by_welch  # noqa: E402
-from analysis.tables import pm, to_latex, to_markdown  # noqa: E402
+from analysis.stats import BOLD_RULE, best_by_welch, mean_std  # noqa: E402
+from analysis.tables import pm, write_table  # noqa: E402
 
 ARCH_ORDER = {"dcgan": 0, "weaker": 1, "mlp": 2}
 TABLES = {  # metric: (title, lower is better)
@@ -113,10 +113,8 @@ def summarise(df: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
         row = dict(zip(rows + ["entry"], key), label=g["label"].iloc[0], features_label=g["features_label"].iloc[0],
                    seeds=len(g), finished=len(good))
         for metric in TABLES:
-            vals = good[metric].astype(float).dropna() if metric in good else pd.Series(dtype=float)
-            row[f"{metric}_mean"] = vals.mean() if len(vals) else np.nan
-            row[f"{metric}_std"] = vals.std() if len(vals) > 1 else np.nan
-            row[f"{metric}_n"] = len(vals)
+            vals = good[metric].astype(float) if metric in good else []
+            row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_n"] = mean_std(vals)
         out.append(row)
     summary = pd.DataFrame(out)
     if summary.empty:
@@ -192,13 +190,12 @@ def captioned_tables(df: pd.DataFrame, axes: Sequence[str], setting: str
 
 
 def write_tables(tables: dict[str, tuple[pd.DataFrame, str]], objectives: set[str], out_dir: Path) -> dict[str, str]:
-    """The markdown and LaTeX file of every (table, caption); returns the markdown texts."""
+    """The markdown and LaTeX file of every (table, caption) (the numbers are in
+    ``summary.csv``); returns the markdown texts."""
     texts = {}
     for metric, (table, cap) in tables.items():
-        lead = len(table.columns) - len(objectives & set(table.columns))
-        texts[metric] = to_markdown(table, cap)
-        store.write_text(out_dir / f"{metric}.md", texts[metric])
-        store.write_text(out_dir / f"{metric}.tex", to_latex(table, cap, f"tab:{metric}", lead))
+        lead = len(table.columns) - len(objectives & set(table.columns))  # row columns, left-aligned
+        texts[metric] = write_table(table, None, out_dir, metric, cap, lead)
     return texts
 
 

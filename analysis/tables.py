@@ -63,12 +63,13 @@ def to_latex(table: pd.DataFrame, caption: str, label: str, lead: int = 1) -> st
                         column_format="l" * lead + "r" * (len(tex.columns) - lead))
 
 
-def write_table(table: pd.DataFrame, numbers: pd.DataFrame, directory: Path, stem: str, caption: str,
+def write_table(table: pd.DataFrame, numbers: pd.DataFrame | None, directory: Path, stem: str, caption: str,
                 lead: int = 1) -> str:
     """``stem.md``, ``stem.tex`` (from the display ``table``) and ``stem.csv`` (from
-    ``numbers``) under ``directory``, each written atomically; returns the markdown."""
+    ``numbers``, when given) under ``directory``, each written atomically; returns the markdown."""
     markdown = to_markdown(table, caption)
     store.write_text(directory / f"{stem}.md", markdown)
     store.write_text(directory / f"{stem}.tex", to_latex(table, caption, f"tab:{stem}", lead))
-    store.write_text(directory / f"{stem}.csv", numbers.to_csv(index=False))
+    if numbers is not None:
+        store.write_text(directory / f"{stem}.csv", numbers.to_csv(index=False))
     return markdown

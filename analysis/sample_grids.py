@@ -56,9 +56,13 @@ def shown_seed(df: pd.DataFrame) -> int:
     return int(df["seed"].min())
 
 
+def _text(ax):
+    """How to put text on ``ax`` in axes coordinates: 3-D axes need text2D."""
+    return ax.text2D if hasattr(ax, "text2D") else ax.text
+
+
 def _mark(ax, text: str) -> None:
-    put = ax.text2D if hasattr(ax, "text2D") else ax.text
-    put(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=6, color=FAIL_COLOUR)
+    _text(ax)(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=6, color=FAIL_COLOUR)
 
 
 def _panel(ax, run: pd.Series | None, reference: np.ndarray, lim: float, size: float = 1.0) -> bool:
@@ -72,8 +76,7 @@ def _panel(ax, run: pd.Series | None, reference: np.ndarray, lim: float, size: f
     if run["status"] != "ok":
         _mark(ax, run["status"])
     elif off > 0.01:
-        put = ax.text2D if hasattr(ax, "text2D") else ax.text
-        put(0.97, 0.03, f"{off:.0%} off-panel", transform=ax.transAxes, ha="right", va="bottom", fontsize=4.5)
+        _text(ax)(0.97, 0.03, f"{off:.0%} off-panel", transform=ax.transAxes, ha="right", va="bottom", fontsize=4.5)
     failed = not bool(run.get("success", False))
     if failed and hasattr(ax, "text2D"):  # 3-D axes have no spines to colour, nor room for 2-D artists
         ax.figure.add_artist(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, ec=FAIL_COLOUR, lw=1.2))
@@ -100,8 +103,7 @@ def draw_block(fig, sub: pd.DataFrame, entry: str, col: str | None, row: str | N
         if i == 0 and col:
             ax.set_title(str(cv), fontsize=7, pad=2)
         if j == 0 and row:
-            put = ax.text2D if three_d else ax.text
-            put(-0.42, 0.5, str(rv), transform=ax.transAxes, ha="right", va="center", fontsize=7)
+            _text(ax)(-0.42, 0.5, str(rv), transform=ax.transAxes, ha="right", va="center", fontsize=7)
     if col:
         fig.suptitle(axis_name(col), fontsize=7)
     if row:

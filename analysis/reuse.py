@@ -8,8 +8,8 @@
 
 The generator is built from the record's configuration (`engine.RunConfig.from_dict`)
 with the engine's own factory (`engine.trainer.net_factory`) and its ``generator.pt``
-loaded into it; samples come from the run's noise stream ``seed * 1000 + offset``
-(offset 1 is the stream of the record's final samples), in passes of 2,000 with batch norm
+loaded into it; samples come from the run's noise stream for a role (`core.streams`;
+"samples" is the stream of the record's final samples), in passes of 2,000 with batch norm
 in training mode, as the trainer draws them (`engine.trainer.draw_samples`). A record of
 a convolutional generator, or of a run trained alone, gives back its stored samples bit
 for bit on the device and with the torch thread count it trained with (one, unless
@@ -43,14 +43,15 @@ class Generator:
     device: torch.device
     record: store.Record
 
-    def sample(self, n: int, seed_offset: int = 1) -> np.ndarray:
-        """``n`` samples ``(n, *x_shape)`` from noise stream ``seed * 1000 + seed_offset``."""
+    def sample(self, n: int, role: str = "samples") -> np.ndarray:
+        """``n`` samples ``(n, *x_shape)`` from the run's noise stream for ``role``
+        (`core.streams`; "samples" gives the record's own samples)."""
         c = self.config
-        return draw_samples(self.net, [c.noise_dim], [c.seed], c.noise, n, seed_offset, self.device)[0].numpy()
+        return draw_samples(self.net, [c.noise_dim], [c.seed], c.noise, n, role, self.device)[0].numpy()
 
-    def images(self, n: int, seed_offset: int = 1) -> np.ndarray:
+    def images(self, n: int, role: str = "samples") -> np.ndarray:
         """``n`` samples as uint8 images (non-finite values clipped), as `sweeps.fid` keeps them."""
-        return to_uint8(self.sample(n, seed_offset))
+        return to_uint8(self.sample(n, role))
 
 
 def load_generator(record_dir: Path | str, device: str | torch.device = "cpu") -> Generator:

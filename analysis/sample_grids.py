@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import data  # noqa: E402
+from core import streams  # noqa: E402
 import store  # noqa: E402
 from analysis.figures import (DOUBLE_COLUMN, FAIL_COLOUR, SINGLE_COLUMN, data_limit, legend_handles,  # noqa: E402
                               save_figure, scatter_panel)
@@ -48,7 +49,7 @@ def reference_points(dataset: str, n: int = POINTS) -> np.ndarray | None:
         ds = data.get(dataset)
     except KeyError:
         return None
-    return ds.sample(n, torch.Generator().manual_seed(12345)).numpy() if ds.kind == "toy" else None
+    return ds.sample(n, streams.generator(0, "display")).numpy() if ds.kind == "toy" else None
 
 
 def shown_seed(df: pd.DataFrame) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from core import streams
+
 
 @dataclass(frozen=True, eq=False)
 class MixtureDataset:
@@ -44,7 +46,7 @@ class MixtureDataset:
 
     def train_set(self, seed: int) -> Tensor:
         """The fixed training set of run seed ``seed`` (``train_size`` points)."""
-        return self.sample(self.train_size, torch.Generator().manual_seed(seed))
+        return self.sample(self.train_size, streams.generator(seed, "train-set"))
 
 
 def ring_centres(modes: int = 8, radius: float = 2.0) -> Tensor:

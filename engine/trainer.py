@@ -24,6 +24,7 @@ from torch import Tensor
 
 import data
 import objectives
+from core import streams
 from engine.config import RunConfig
 from engine.graphs import WARMUP_STEPS, CaptureError, CapturedStep, warmup_stream
 from models import ArchConfig, NetFactory
@@ -51,19 +52,16 @@ class RunOutcome:
 
 
 SAMPLE_CHUNK = 2_000  # samples per generator pass when drawing many
-# Noise streams a run draws besides training (offsets of seed * 1000): 1 final samples,
-# 2 the divergence probe, 3 snapshots; these two for evaluations and the live view, so
-# neither ever shifts a training stream.
-EVAL_NOISE, VIEW_NOISE = 5, 6
 
 
 @torch.no_grad()
 def draw_samples(generator: torch.nn.Module, noise_dims: Sequence[int], seeds: Sequence[int], noise: str, n: int,
-                 seed_offset: int, device: torch.device) -> Tensor:
-    """``n`` samples per run, ``(R, n, *x)`` on the CPU, from run r's noise stream
-    ``seeds[r] * 1000 + seed_offset`` (offset 1: a record's final samples), in passes of
-    `SAMPLE_CHUNK` (batch norm in training mode normalises over each pass)."""
-    source = objectives.NoiseSource(noise_dims, [s * 1_000 + seed_offset for s in seeds], device, noise)
+                 role: str, device: torch.device) -> Tensor:
+    """``n`` samples per run, ``(R, n, *x)`` on the CPU, from run r's noise stream for
+    ``role`` (`core.streams`: "samples" for a record's final samples, "evaluation", "view"),
+    in passes of `SAMPLE_CHUNK` (batch norm in training mode normalises over each pass);
+    never a training stream, so drawing shifts nothing in training."""
+    source = objectives.NoiseSource(noise_dims, seeds, device, noise, role=role)
     return torch.cat([generator(source(min(SAMPLE_CHUNK, n - i))).cpu() for i in range(0, n, SAMPLE_CHUNK)], 1)
 
 
@@ -83,7 +81,7 @@ class BatchSource:
 
     def __init__(self, train_sets: Tensor, seeds: Sequence[int], batch: int, device: torch.device):
         self.sets, self.batch, self.device = train_sets, batch, device
-        self.generators = [torch.Generator(device=device).manual_seed(int(s) + 104_729) for s in seeds]
+        self.generators = streams.generators(seeds, "batches", device)
         self.rows = torch.arange(len(seeds), device=device).unsqueeze(1)
 
     def __call__(self, k: int) -> Tensor:
@@ -126,12 +124,12 @@ class Trainer:
         self._build()
         self.data_scale = float(first.abs().max())
         # fixed noise for the exploding-samples check, so checks never shift the training streams
-        self.probe = objectives.NoiseSource(noise_dims, [s * 1_000 + 2 for s in seeds], self.device)(256)
+        self.probe = objectives.NoiseSource(noise_dims, seeds, self.device, role="probe")(256)
         self.snapshot_steps = sorted(set(snapshot_steps))
         self.snapshots: list[dict[str, Any]] = []
         if self.snapshot_steps:  # fixed points, so snapshots differ only by training
-            self.snap_noise = objectives.NoiseSource(noise_dims, [s * 1_000 + 3 for s in seeds],
-                                                     self.device)(snapshot_points)
+            self.snap_noise = objectives.NoiseSource(noise_dims, seeds, self.device,
+                                                     role="snapshots")(snapshot_points)
             self.snap_data = self.train_sets[:, :snapshot_points].expand(len(seeds), -1, *stacked.shape[2:])
         self.graphs = self.device.type == "cuda" if graphs is None else graphs
         self.captured: CapturedStep | None = None
@@ -266,7 +264,7 @@ class Trainer:
                 out[key] = np.stack([s[key][r].numpy() for s in self.snapshots])
         return out
 
-    def sample(self, n: int, seed_offset: int = 1, keep_state: bool = False) -> Tensor:
+    def sample(self, n: int, role: str = "samples", keep_state: bool = False) -> Tensor:
         """``n`` generator samples per run, ``(R, n, *x)`` on the CPU, from a fresh noise stream
         (`draw_samples`). With ``keep_state`` the generator's buffers (batch norm's running
         statistics, which every forward pass in training mode updates) are put back
@@ -274,7 +272,7 @@ class Trainer:
         state, and so the stored generator, exactly as it would be without it."""
         saved = [b.clone() for b in self.objective.generator.buffers()] if keep_state else []
         out = draw_samples(self.objective.generator, [c.noise_dim for c in self.configs],
-                           [c.seed for c in self.configs], self.configs[0].noise, n, seed_offset, self.device)
+                           [c.seed for c in self.configs], self.configs[0].noise, n, role, self.device)
         with torch.no_grad():
             for b, s in zip(self.objective.generator.buffers(), saved):
                 b.copy_(s)  # in place: a captured CUDA graph keeps reading the same memory

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core import streams
 from objectives.kernels import mmd2
 
 COVER_SHARE = 0.1
@@ -117,12 +118,9 @@ def ring_metrics(samples: np.ndarray, centres: np.ndarray, noise_matrix: np.ndar
     return out
 
 
-REFERENCE_SEED_OFFSET = 10_000_019  # fresh true samples never drawn for training
-
-
 def reference_samples(dataset: Any, seed: int, n: int) -> np.ndarray:
     """Fresh true samples for metrics, independent of the training set of ``seed``."""
-    return dataset.sample(n, torch.Generator().manual_seed(seed + REFERENCE_SEED_OFFSET)).numpy()
+    return dataset.sample(n, streams.generator(seed, "reference")).numpy()
 
 
 def toy_metrics(samples: np.ndarray, dataset: Any, seed: int) -> dict[str, float | int | bool]:

@@ -11,7 +11,6 @@ other runs share its stack.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +18,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from core import streams
 from models.stacked import StackedMLP
 
 
@@ -85,12 +85,6 @@ class MLPArchitecture:
         return net
 
 
-def role_seed(seed: int, role: str) -> int:
-    """A stable 63-bit seed for (run seed, network role), independent of the process."""
-    digest = hashlib.sha256(f"{seed}/{role}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
 class NetFactory:
     """Builds the networks of R stacked runs (seeds ``seeds``, noise sizes ``noise_dims``)."""
 
@@ -113,7 +107,7 @@ class NetFactory:
         return len(self.seeds)
 
     def _gens(self, role: str) -> list[torch.Generator]:
-        return [torch.Generator().manual_seed(role_seed(s, role)) for s in self.seeds]
+        return streams.generators(self.seeds, f"init/{role}")
 
     def generator(self) -> nn.Module:
         """The generator G: noise ``(R, B, max noise dim)`` -> samples ``(R, B, *x_shape)``;

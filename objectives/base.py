@@ -15,20 +15,22 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from core import streams
 from models import NetFactory
 
 
 class NoiseSource:
-    """Per-run noise ``z``: run r draws ``noise_dims[r]`` values from its own generator and is
-    zero-padded to the largest noise dimension of the stack (see `models.stacked`)."""
+    """Per-run noise ``z``: run r draws ``noise_dims[r]`` values from its own stream
+    (`core.streams`, run seed and ``role``) and is zero-padded to the largest noise
+    dimension of the stack (see `models.stacked`)."""
 
     def __init__(self, noise_dims: Sequence[int], seeds: Sequence[int], device: torch.device,
-                 distribution: str = "normal"):
+                 distribution: str = "normal", role: str = "noise"):
         if distribution not in ("normal", "uniform"):
             raise ValueError(f"unknown noise distribution {distribution!r}; use normal or uniform")
         self.noise_dims, self.device, self.distribution = list(noise_dims), device, distribution
         self.width = max(self.noise_dims)
-        self.generators = [torch.Generator(device=device).manual_seed(int(s) + 7919) for s in seeds]
+        self.generators = streams.generators(seeds, role, device)
 
     def __call__(self, n: int) -> Tensor:
         """Noise of shape ``(R, n, max noise dim)``: N(0, 1) or U(-1, 1) per run."""

@@ -22,7 +22,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from models.factory import role_seed
 from objectives.base import Diagnostic, NoiseSource, Objective, set_grads
 from objectives.registry import register
 
@@ -54,8 +53,7 @@ class WGANGP(Objective):
         self.g_params = list(self.generator.parameters())
         # interpolation weights: U(-1, 1) per run and sample, mapped to [0, 1], from a stream
         # of their own per run (see the module docstring), saved in state_dict
-        self.mix = NoiseSource([1] * factory.runs, [role_seed(s, "wgangp-interpolation") for s in factory.seeds],
-                               factory.device, "uniform")
+        self.mix = NoiseSource([1] * factory.runs, factory.seeds, factory.device, "uniform", role="mixing")
 
     @property
     def batches_per_step(self) -> int:

@@ -17,7 +17,7 @@
   torch version wrote, is ignored with one line.
 - **Metrics over steps** (``--eval-every N``): every N steps, at step 0 and at the end,
   ``--eval-samples`` samples per run from a fixed noise stream of their own
-  (`engine.trainer.EVAL_NOISE`) are scored like the final samples (ring metrics, or
+  (`core.streams` role "evaluation") are scored like the final samples (ring metrics, or
   FID/KID/precision/recall on images); sampling puts the generator's batch-norm buffers
   back, so training with and without evaluations gives identical samples.
 - **Live view** (``--tensorboard``): one TensorBoard run per stacked run, in its record's
@@ -47,7 +47,7 @@ from tqdm import tqdm
 import store
 from cli import UsageError
 from engine import RunConfig, Trainer
-from engine.trainer import CHECK_EVERY, EVAL_NOISE, VIEW_NOISE
+from engine.trainer import CHECK_EVERY
 
 CHECKPOINT_FORMAT = 1
 
@@ -243,7 +243,7 @@ class StackRun:
         if self.evaluate is None:
             return
         step = self.trainer.steps_done
-        samples = self.trainer.sample(self.options.eval_samples, EVAL_NOISE, keep_state=True).numpy()
+        samples = self.trainer.sample(self.options.eval_samples, "evaluation", keep_state=True).numpy()
         for r in range(len(self.configs)):
             if self.trainer.diverged_at[r] is not None:
                 continue
@@ -288,7 +288,7 @@ class StackRun:
         if not any(self.writers) or self.view is None:
             return
         step = self.trainer.steps_done
-        samples = self.trainer.sample(self.view.samples, VIEW_NOISE, keep_state=True).numpy()
+        samples = self.trainer.sample(self.view.samples, "view", keep_state=True).numpy()
         for r, writer in enumerate(self.writers):
             if writer is not None:
                 self.view(writer, "samples", samples[r], r, step)

@@ -56,7 +56,7 @@ def test_a_generator_gives_back_its_stored_samples(sweep):
     generator = load_generator(run)
     images = generator.images(300)
     assert images.dtype == np.uint8 and np.array_equal(images, store.load_samples(run))
-    assert not np.array_equal(generator.images(300, seed_offset=7), images)
+    assert not np.array_equal(generator.images(300, role="evaluation"), images)
 
 
 def test_rescoring_with_the_same_extractor_reproduces_the_stored_metrics(sweep, tmp_path, feature_cache, capsys):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 Check = Callable[[Any], bool]
+GRAM_FORMS = ("julia", "gramflow")  # GRAM-net's step: the authors' Julia or TensorFlow code (objectives/gram.py)
 
 
 def _positive(v: Any) -> bool:
@@ -33,6 +34,7 @@ RANGES: dict[str, tuple[Check, str]] = {
     "df": (lambda v: v >= 1, "at least 1"),
     "n_critic": (lambda v: v >= 1, "at least 1"),
     "optimizer": (lambda v: v in ("adam", "rmsprop"), "adam or rmsprop"),
+    "form": (lambda v: v in GRAM_FORMS, " or ".join(GRAM_FORMS)),
 }
 NON_NEGATIVE_PREFIX = "lambda_"  # penalty weights: 0 switches a term off
 

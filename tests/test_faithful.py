@@ -121,32 +121,56 @@ def test_wgangp_critic_has_no_batch_norm_on_images():
     assert any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in trainer.objective.generator.modules())
 
 
-def documented_defaults() -> dict[tuple[str, str, str], object]:
-    """The rows ``| objective | data | hyperparameter | value | ...`` of docs/defaults.md."""
+BUILT_INS = ("gan", "mmdnet", "mmdgan", "gram", "wgangp")
+
+
+def documented_rows() -> dict[tuple[str, str, str], tuple[str, str]]:
+    """The rows ``| objective | data | hyperparameter | value | source |`` of docs/defaults.md,
+    as ``(objective, data, hyperparameter) -> (value, source)``."""
     rows = {}
     for line in (ROOT / "docs" / "defaults.md").read_text().splitlines():
         cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
         if len(cells) >= 5 and cells[0] in objectives.names():
-            rows[(cells[0], cells[1], cells[2])] = cells[3]
+            rows[(cells[0], cells[1], cells[2])] = (cells[3], cells[4])
     return rows
+
+
+def code_defaults(model: str) -> dict[str, dict]:
+    """``{data: hyperparameters}`` of a built-in as the table names the data: ``toy``,
+    ``image`` and ``image (family)`` (a family's refinements only)."""
+    cls = objectives.get(model)
+    return {**{k: cls.defaults[k] for k in ("toy", "image")},
+            **{f"image ({f})": v for f, v in cls.dataset_defaults.items()}}
 
 
 def test_docs_defaults_table_matches_the_code():
     """Every default of every built-in objective, per data kind and family, is in the table
-    with the value the code uses (written as Python writes it, tuples as lists)."""
-    documented = documented_defaults()
-    for model in ("gan", "mmdnet", "mmdgan", "gram", "wgangp"):
-        cls = objectives.get(model)
-        tables = {**{k: cls.defaults[k] for k in ("toy", "image")},
-                  **{f"image ({f})": v for f, v in cls.dataset_defaults.items()}}
-        for where, hp in tables.items():
+    with the value the code uses (written as Python writes it, tuples as lists), and the
+    table has no row the code does not have (a stale default)."""
+    documented = documented_rows()
+    for model in BUILT_INS:
+        for where, hp in code_defaults(model).items():
             for key, value in hp.items():
-                shown = documented.get((model, where, key))
+                shown, _ = documented.get((model, where, key), (None, None))
                 assert shown is not None, f"{model} {where} {key} missing from docs/defaults.md"
                 expected = value if not isinstance(value, tuple) else [round(v, 4) for v in value]
                 got = eval(shown, {"sqrt": math.sqrt})  # noqa: S307 - our own doc
                 got = [round(v, 4) for v in got] if isinstance(got, list | tuple) else got
                 assert got == expected, f"{model} {where} {key}: docs say {shown}, code has {value}"
+    stale = [row for row in documented if row[0] in BUILT_INS and row[2] not in code_defaults(row[0]).get(row[1], {})]
+    assert not stale, f"docs/defaults.md documents defaults the code does not have: {stale}"
+
+
+def test_docs_name_the_code_each_gram_form_follows():
+    """GRAM-net's ``form`` row names, as its source, the code the form is named after: GRAMFlow
+    (the TensorFlow code behind Table 1) on images, JuliaGRAM on rings and MNIST."""
+    sources = {"gramflow": "GRAMFlow", "julia": "Julia"}
+    documented = documented_rows()
+    forms = {where: hp["form"] for where, hp in code_defaults("gram").items() if "form" in hp}
+    assert forms == {"toy": "julia", "image": "gramflow", "image (mnist)": "julia"}
+    for where, form in forms.items():
+        _, source = documented[("gram", where, "form")]
+        assert source.startswith(sources[form]), f"gram {where} form {form!r}: the docs cite {source!r}"
 
 
 def test_docs_defaults_table_names_a_source_for_every_row():

@@ -8,9 +8,15 @@ import itertools
 
 import pandas as pd
 import pytest
+import torch
 
-from analysis import claims
+import data
+import objectives
+import store
+from analysis import claims, report
 from analysis.stats import wilson
+from engine import RunConfig
+from metrics.ring import toy_metrics
 
 PAPER = claims.PAPER_GRID
 GRAM_CLAIM, GAN_CLAIM = "GRAM-net fits all modes in all cells", "GAN fails in most cells of width >= 100"
@@ -217,6 +223,31 @@ def test_noise_dimension_finding_needs_dimensions_on_both_sides():
     ring2d = pd.DataFrame(rows("gram"))
     assert claims.noise_dim_finding(ring2d, 2, "ring2d") is None  # the paper's grid starts at the data's dimension
     assert claims.noise_dim_finding(ring2d[ring2d["noise_dim"] == 2], 3, "x") is None  # nothing at or above 3
+
+
+def test_the_report_states_the_finding_from_ring3d_records(tmp_path):
+    """GRAM-net records on ring3d at noise dimensions 2 (the data's noise scaled by 1.6: too
+    wide) and 3 (true samples), scored by the real metrics: the report's finding paragraph gives
+    their numbers, and the verdicts carry the extension label."""
+    ring = data.get("ring3d")
+    for nd, scale in ((2, 1.6), (3, 1.0)):
+        cfg = RunConfig(model="gram", dataset="ring3d", seed=0, steps=20, batch=64, n_samples=2_000, noise_dim=nd,
+                        width=20)
+        gen = torch.Generator().manual_seed(nd)
+        k, eps = torch.randint(8, (2_000,), generator=gen), torch.randn(2_000, 3, generator=gen)
+        samples = (ring.centres[k] + scale * eps @ ring.noise_matrix.T).numpy()
+        axes = {"noise_dim": nd, "width": 20}
+        record = store.Record(config=cfg.to_dict(), status="ok", sweep="stability", axes=axes,
+                              metrics=toy_metrics(samples, ring, 0), objective=objectives.get("gram").describe(),
+                              provenance=store.provenance())
+        store.write(store.sweep_dir(tmp_path, "stability", cfg.to_dict(), axes), record, samples=samples)
+    assert report.main([str(tmp_path), "--out", str(tmp_path / "rep"), "--format", "png"]) == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    finding = next(line for line in md.splitlines() if line.startswith("Noise dimension below the data's dimension"))
+    assert finding.startswith("Noise dimension below the data's dimension (3), ring3d, setting steps20_batch64")
+    assert f"noise dimension 2: successful runs {interval(0, 1)}" in finding and "too-wide 1" in finding
+    assert f"noise dimension 3: successful runs {interval(1, 1)}" in finding
+    assert "| extension (the paper shows ring2d only); indicative only (20 steps" in md.replace("**", "")
 
 
 def fid_frame(dataset="cifar10", features="inception-1", steps=30_000):

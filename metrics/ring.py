@@ -15,26 +15,36 @@ plane. For ``n`` generated samples and ``K`` modes:
 - **mode KL** (`mode_kl`): KL(h || uniform) in nats of the histogram h of the modes of the
   high-quality samples (PacGAN); 0 when every mode gets the same share, log K when all sit
   at one mode (or when no sample is of high quality).
-- **spread** (`spread`): how widely samples scatter around their modes relative to the
-  data, in the direction where they scatter most. For each strictly covered mode, the
-  robust standard deviation (1.4826 x the median absolute value) of its samples' whitened
-  offsets from the centre along ``SPREAD_DIRECTIONS`` fixed directions; the widest
-  direction counts, averaged over the modes. The data themselves give 1.05-1.10 (the widest
-  of many directions picks up sampling noise), samples with twice the data's standard
-  deviation 2.1, a uniform smear along the ring about 3, points piled on the centres 0.
+- **spread per direction** (`spread_tangential`, `spread_radial`, `spread_normal`): how
+  widely samples scatter around their modes relative to the data, in each direction of the
+  mode's local frame on a ring: along the ring (tangential), away from its centre (radial)
+  and, in 3-D, across its plane (normal). For each strictly covered mode, the robust
+  standard deviation (1.4826 x the median absolute value) of its samples' offsets from the
+  centre along the direction, divided by the data's standard deviation along it; averaged
+  over the modes. The data give 1 in every direction, samples whose noise in one direction is
+  scaled by a give a there, a uniform smear along the ring about 3 along it, points piled on
+  the centres 0. Mixtures that are not rings (the grid) are measured along the eigenvectors
+  of their noise covariance and store only the overall spread.
+- **spread** (`spread`): the per-direction spread farthest from 1 on a log scale, so it lies
+  in the success band exactly when every direction does.
 - **MMD^2** (`mmd2`): unbiased squared MMD between ``MMD_POINTS`` generated samples and as
   many fresh true samples, under the fixed sum of Gaussian kernels ``MMD_SIGMAS`` (never
   learned, so values are comparable across objectives).
-- **success**: every mode strictly covered, ``hq_fraction >= SUCCESS_HQ`` (0.5) and
-  ``1/sqrt 2 <= spread <= sqrt 2``. Rationale: a fit succeeds when it puts a real share of
-  its samples on every mode (no collapse, no forgotten mode), when most of its samples lie
-  on a mode at all (not off the data, not non-finite), and when they scatter around the
-  modes more like the data (spread 1) than like data twice as noisy (2) or half as noisy
-  (1/2); on a log scale the midpoints are sqrt 2 and 1/sqrt 2. Collapse fails the coverage;
-  mass off the modes fails the hq fraction; a smear between modes and an over-dispersed fit
-  fail the upper bound of the spread, samples piled on the centres its lower bound. Tests
-  hold the four cases: true samples, a smear, a collapse, twice the std.
+- **success**: every mode strictly covered, ``hq_fraction >= SUCCESS_HQ`` (0.5) and every
+  direction's spread in ``[1/sqrt 2, sqrt 2]``. Rationale: a fit succeeds when it puts a real
+  share of its samples on every mode (no collapse, no forgotten mode), when most of its
+  samples lie on a mode at all (not off the data, not non-finite), and when they scatter
+  around the modes, in every direction, more like the data (spread 1) than like data twice
+  as noisy (2) or half as noisy (1/2); on a log scale the midpoints are sqrt 2 and
+  1/sqrt 2.
+- **failure** (`failure`): why a run fails, the first that applies (`FAILURES`):
+  ``collapse`` (at most ``COLLAPSE_SHARE``, a quarter, of the modes strictly covered),
+  ``missed-modes`` (more, but not all), ``off-modes`` (every mode covered, hq fraction below
+  ``SUCCESS_HQ``), ``too-wide`` (spread > sqrt 2), ``too-tight`` (spread < 1/sqrt 2), else
+  ``ok``; ``success`` is ``failure == "ok"``.
 
+The rules are stated in docs/analysis.md. Records store no metrics version:
+``python -m analysis.rescore`` recomputes these metrics from a record's stored samples.
 Non-finite samples count as neither high quality nor assigned to any mode.
 """
 from __future__ import annotations
@@ -49,35 +59,86 @@ from core import streams
 from objectives.kernels import mmd2
 
 COVER_SHARE = 0.1
+COLLAPSE_SHARE = 0.25  # collapse: at most this share of the modes strictly covered
 SUCCESS_HQ = 0.5
-SUCCESS_SPREAD = math.sqrt(2.0)  # success needs 1/SUCCESS_SPREAD <= spread <= SUCCESS_SPREAD
+SUCCESS_SPREAD = math.sqrt(2.0)  # success needs 1/SUCCESS_SPREAD <= every direction's spread <= SUCCESS_SPREAD
 HQ_RADIUS = 3.0  # in standard deviations (Mahalanobis)
-SPREAD_DIRECTIONS = 64  # fixed random unit vectors (plus the axes) along which spread is measured
 MAD_TO_STD = 1.4826  # median |x| of N(0, 1) is 1 / 1.4826
+RING_TOLERANCE = 1e-3  # relative: centres this close to one circle in one plane make a ring
 MMD_SIGMAS = (0.1, 0.2, 0.5, 1.0, 2.0)
 MMD_POINTS = 2_000
+FAILURES = ("ok", "collapse", "missed-modes", "off-modes", "too-wide", "too-tight")
 SUCCESS_RULE = (f"success = every mode holds >= {COVER_SHARE:.0%} of a uniform share of high-quality samples, "
-                f">= {SUCCESS_HQ:.0%} of all samples are high quality, and 1/sqrt 2 <= spread <= sqrt 2")
+                f">= {SUCCESS_HQ:.0%} of all samples are high quality, and the spread in every direction (along "
+                f"the ring, radial, across its plane) is within 1/sqrt 2..sqrt 2 of the data's")
 
 
-def directions(dim: int) -> torch.Tensor:
-    """The axes and `SPREAD_DIRECTIONS` fixed random unit vectors of ``dim`` dimensions."""
-    g = torch.randn(SPREAD_DIRECTIONS, dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    return torch.cat([torch.eye(dim, dtype=torch.float64), g / g.norm(dim=1, keepdim=True)])
+def ring_frames(centres: torch.Tensor) -> tuple[torch.Tensor, tuple[str, ...]] | None:
+    """Each mode's local frame on a ring, ``(K, m, D)`` unit rows, and their names
+    (tangential, radial[, normal]); None when the centres are not a ring in 2-D or 3-D (at
+    least 3 of them, at one distance from their mean, in one plane)."""
+    k, dim = centres.shape
+    rel = centres - centres.mean(0)
+    radii = rel.norm(dim=1)
+    if k < 3 or dim not in (2, 3) or radii.min() <= 0 or (radii.max() - radii.min()) > RING_TOLERANCE * radii.max():
+        return None
+    radial = rel / radii[:, None]
+    if dim == 2:
+        tangential = torch.stack([-radial[:, 1], radial[:, 0]], 1)
+        return torch.stack([tangential, radial], 1), ("tangential", "radial")
+    _, s, vt = torch.linalg.svd(rel)
+    if s[-1] > RING_TOLERANCE * s[0]:
+        return None
+    normal = vt[-1].expand(k, 3)
+    return torch.stack([torch.linalg.cross(normal, radial), radial, normal], 1), ("tangential", "radial", "normal")
 
 
-def spread_of(offsets: torch.Tensor, mode: torch.Tensor, modes: torch.Tensor) -> float:
-    """Mean over ``modes`` of the widest robust standard deviation of whitened ``offsets``
-    (each sample's offset from its nearest centre, whose index is ``mode``)."""
+def covariance_frames(cov: torch.Tensor, k: int) -> torch.Tensor:
+    """The eigenvectors of the per-mode covariance as every mode's frame, ``(K, D, D)``."""
+    return torch.linalg.eigh(cov).eigenvectors.T.expand(k, -1, -1)
+
+
+def direction_spreads(x: torch.Tensor, mode: torch.Tensor, modes: torch.Tensor, centres: torch.Tensor,
+                      frames: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """Per direction of ``frames``, the mean over ``modes`` of the robust standard deviation
+    of the offsets ``x - centre`` (of the samples whose nearest mode is ``mode``) along the
+    mode's direction, over the data's standard deviation ``sqrt(d^T cov d)`` along it; NaNs
+    when ``modes`` is empty."""
     if not len(modes):
+        return torch.full((frames.shape[1],), math.nan, dtype=torch.float64)
+    per_mode = []
+    for k in modes.tolist():
+        d = frames[k]
+        along = (x[mode == k] - centres[k]) @ d.T
+        data_std = torch.einsum("md,de,me->m", d, cov, d).sqrt()
+        per_mode.append(MAD_TO_STD * along.abs().median(0).values / data_std)
+    return torch.stack(per_mode).mean(0)
+
+
+def farthest_from_one(spreads: torch.Tensor) -> float:
+    """The spread with the largest |log s| (0 counts as infinitely far); NaN if any is NaN."""
+    if torch.isnan(spreads).any():
         return math.nan
-    u = directions(offsets.shape[1])
-    widest = [float(MAD_TO_STD * (offsets[mode == k] @ u.T).abs().median(0).values.max()) for k in modes.tolist()]
-    return sum(widest) / len(widest)
+    return float(spreads[torch.log(spreads).abs().argmax()])
+
+
+def failure_type(covered_strict: int, n_modes: int, hq_fraction: float, spread: float) -> str:
+    """Why a run fails (`FAILURES`), the first rule that applies; "ok" when it succeeds."""
+    if covered_strict <= COLLAPSE_SHARE * n_modes:
+        return "collapse"
+    if covered_strict < n_modes:
+        return "missed-modes"
+    if not hq_fraction >= SUCCESS_HQ:
+        return "off-modes"
+    if spread > SUCCESS_SPREAD:
+        return "too-wide"
+    if spread < 1 / SUCCESS_SPREAD:
+        return "too-tight"
+    return "ok"
 
 
 def ring_metrics(samples: np.ndarray, centres: np.ndarray, noise_matrix: np.ndarray | float,
-                 reference: np.ndarray | None = None) -> dict[str, float | int | bool]:
+                 reference: np.ndarray | None = None) -> dict[str, float | int | bool | str]:
     """The metrics above for ``samples (n, D)`` of a mixture with mode ``centres (K, D)`` and
     per-mode noise ``x = centre + noise_matrix @ eps`` (a number means that many times the
     identity); ``reference`` are fresh true samples for MMD^2."""
@@ -88,7 +149,8 @@ def ring_metrics(samples: np.ndarray, centres: np.ndarray, noise_matrix: np.ndar
     a = a * torch.eye(dim, dtype=torch.float64) if a.dim() == 0 else a
     whiten = torch.linalg.inv(a).T  # row vectors: x @ whiten = (A^-1 x^T)^T
     finite = torch.isfinite(x).all(1)
-    xw, cw = x[finite] @ whiten, c @ whiten
+    xf = x[finite]
+    xw, cw = xf @ whiten, c @ whiten
     near, mode = torch.cdist(xw, cw).min(1) if len(xw) else (torch.zeros(0), torch.zeros(0, dtype=torch.long))
     hq = near < HQ_RADIUS
     hq_counts = torch.bincount(mode[hq], minlength=k)
@@ -98,13 +160,17 @@ def ring_metrics(samples: np.ndarray, centres: np.ndarray, noise_matrix: np.ndar
     else:
         kl = math.log(k)
     strict = hq_counts >= COVER_SHARE * n / k
-    out: dict[str, float | int | bool] = {
+    ring = ring_frames(c)
+    frames, names = ring if ring else (covariance_frames(a @ a.T, k), ())
+    spreads = direction_spreads(xf, mode, strict.nonzero().flatten(), c, frames, a @ a.T)
+    out: dict[str, float | int | bool | str] = {
         "modes_covered": int((hq_counts >= 1).sum()),
         "modes_covered_strict": int(strict.sum()),
         "n_modes": k,
         "hq_fraction": float(hq.sum()) / n,
         "mode_kl": kl,
-        "spread": spread_of(xw - cw[mode], mode, strict.nonzero().flatten()),
+        "spread": farthest_from_one(spreads),
+        **{f"spread_{name}": float(s) for name, s in zip(names, spreads)},
         "finite_fraction": float(finite.sum()) / n,
     }
     if reference is not None:
@@ -112,9 +178,9 @@ def ring_metrics(samples: np.ndarray, centres: np.ndarray, noise_matrix: np.ndar
         # float32 keeps a sweep worker's memory low (three 2000 x 2000 blocks); its sums over
         # 4M kernel values are accurate to ~1e-8, far below the differences that matter
         ref = torch.as_tensor(np.asarray(reference[:m]), dtype=torch.float32)
-        out["mmd2"] = float(mmd2(x[finite][:m].float(), ref, MMD_SIGMAS, unbiased=True)) if m > 1 else math.nan
-    out["success"] = bool(out["modes_covered_strict"] == k and out["hq_fraction"] >= SUCCESS_HQ
-                          and 1 / SUCCESS_SPREAD <= out["spread"] <= SUCCESS_SPREAD)
+        out["mmd2"] = float(mmd2(xf[:m].float(), ref, MMD_SIGMAS, unbiased=True)) if m > 1 else math.nan
+    out["failure"] = failure_type(out["modes_covered_strict"], k, out["hq_fraction"], out["spread"])
+    out["success"] = out["failure"] == "ok"
     return out
 
 
@@ -123,7 +189,7 @@ def reference_samples(dataset: Any, seed: int, n: int) -> np.ndarray:
     return dataset.sample(n, streams.generator(seed, "reference")).numpy()
 
 
-def toy_metrics(samples: np.ndarray, dataset: Any, seed: int) -> dict[str, float | int | bool]:
+def toy_metrics(samples: np.ndarray, dataset: Any, seed: int) -> dict[str, float | int | bool | str]:
     """`ring_metrics` of a run's samples on toy data set ``dataset`` (trained with ``seed``)."""
     return ring_metrics(samples, dataset.centres.numpy(), dataset.noise_matrix.numpy(),
                         reference_samples(dataset, seed, 2_000))

@@ -139,37 +139,6 @@ def test_fid_table_bolds_by_the_stated_test_and_keeps_hashes_out_of_the_body():
     assert latex_escape("**25.00 ± 0.50**") == r"\textbf{25.00 $\pm$ 0.50}"
 
 
-def ring_rows(model, success, spread=1.0, covered=8, widths=(20, 100, 200), seeds=(0, 1, 2)):
-    """Frame rows of one objective over a noise-dim x width grid, every run alike."""
-    return [{"model": model, "entry": model, "label": model, "noise_dim": nd, "width": w, "seed": s, "steps": 3000,
-             "cell": f"noise_dim={nd}_width={w}", "success": success, "spread": spread, "modes_covered_strict": covered,
-             "n_modes": 8} for w in widths for nd in (2, 4) for s in seeds]
-
-
-def verdicts_of(rows) -> dict[str, str]:
-    return {v.claim: v.verdict for v in claims.ring_verdicts(pd.DataFrame(rows), "ring2d")}
-
-
-def test_ring_claims_follow_their_stated_rules():
-    got = verdicts_of(ring_rows("gram", True) + ring_rows("gan", False) + ring_rows("mmdnet", False, spread=2.5)
-                      + ring_rows("mmdgan", False))
-    assert got == {"GRAM-net fits all modes in all cells": "reproduced",
-                   "GAN fails in most cells of width >= 100": "reproduced", "MMD-net smears": "reproduced",
-                   "MMD-GAN lies in between": "not reproduced"}  # MMD-GAN 0 = GAN 0: not strictly between
-    one_failure = ring_rows("gram", True)
-    one_failure[0]["success"] = False
-    mixed = [dict(r, success=r["seed"] == 0) for r in ring_rows("mmdgan", True)]
-    got = verdicts_of(one_failure + ring_rows("gan", True) + ring_rows("mmdnet", False, spread=2.5, covered=7)
-                      + mixed)
-    assert got["GRAM-net fits all modes in all cells"] == "not reproduced"
-    assert got["GAN fails in most cells of width >= 100"] == "not reproduced"
-    assert got["MMD-net smears"] == "not reproduced"  # a mode lost: not a smear
-    assert got["MMD-GAN lies in between"] == "not reproduced"  # GAN 1 > MMD-GAN 1/3
-    narrow = verdicts_of(ring_rows("gan", False, widths=(20,)))
-    assert narrow["GAN fails in most cells of width >= 100"] == "not run"
-    assert verdicts_of(ring_rows("gram", True))["MMD-GAN lies in between"] == "not run"
-
-
 def write_ring_records(root, model, cells, seeds, shift=0.0):
     """Stability records of ``model`` with true ring samples (moved by ``shift``), scored by
     the real metrics, a short trace, as a sweep writes them."""
@@ -228,8 +197,9 @@ def test_report_says_not_run_for_claims_without_records(tmp_path, capsys):
     printed = capsys.readouterr().out
     md = (out / "report.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
-    assert "**reproduced**" in rows["GRAM-net fits all modes in all cells"]
-    assert "**reproduced**" in rows["GAN fails in most cells of width >= 100"]
+    for claim in ("GRAM-net fits all modes in all cells", "GAN fails in most cells of width >= 100"):
+        assert "**indicative only (20 steps; the paper trains 10,500; batch 64" in rows[claim]  # not the paper's setting
+        assert ": supports the claim**" in rows[claim]
     for claim in ("MMD-net smears", "MMD-GAN lies in between", "FID ordering GRAM-net < GAN < MMD-GAN (Table 1)"):
         assert "**not run**" in rows[claim], claim
         assert claim in printed

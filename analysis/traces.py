@@ -8,7 +8,7 @@ Reads ``trace.csv`` (one row per generator step, one column per diagnostic) and
 ``record.json`` of each record directory. One row of panels per run: the first panel puts
 the diagnostics the objective names as its ``trace_pair`` on shared axes (the generator's
 loss and the other player's objective; for GRAM-net, as in the paper's trace figure, the
-generator's MMD loss and the Pearson divergence D* the projector maximises); every other
+generator's MMD loss and the Pearson divergence D*, which Julia's projector maximises); every other
 diagnostic gets a panel of its own. Labels and log scales come from the objective's
 ``diagnostics`` as stored in the record. Lines are moving averages over ``--smooth`` steps
 with the raw values faint behind.

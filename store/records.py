@@ -53,7 +53,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,13 +64,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.files import TMP_OVERHEAD, TMP_PREFIX, atomic_path, file_digest, tmp_sibling
 from engine.config import config_key
 
 FORMAT = 2  # bump when the layout or the meaning of a field changes
-TMP_PREFIX = ".tmp-"
-TMP_OVERHEAD = 40  # characters a temporary sibling adds to a name: prefix, host, pid, random tag
-STALE_AFTER_S = 3600  # a temporary file this old is a leftover whoever wrote it (writes take seconds)
-_HOST = hashlib.sha256(platform.node().encode()).hexdigest()[:6]
 RECORD_FILE = "record.json"
 SAMPLES_FILE = "samples.npy"
 IMAGES_FILE = "samples_uint8.npz"
@@ -268,21 +264,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _digest(path: Path) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
-
-
-def _tmp_sibling(path: Path) -> Path:
-    """A hidden temporary sibling of ``path`` named after its writer (host and process), so
-    `clean_partial` can tell a killed writer's leftovers from a running writer's files."""
-    return path.parent / f"{TMP_PREFIX}{_owner()}-{uuid.uuid4().hex[:8]}-{path.name}"
-
-
-def _owner() -> str:
-    return f"{_HOST}.{os.getpid()}"
+    return {"bytes": path.stat().st_size, "sha256": file_digest(path)}
 
 
 def write(path: Path, record: Record, *, samples: np.ndarray | None = None, images: np.ndarray | None = None,
@@ -294,10 +276,7 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
     copied in as ``tensorboard/`` and removed once the record is in place; ``extra(tmp_dir)``
     may add more (figures). Returns the record as stored."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    tmp.mkdir()
-    try:
+    with atomic_path(path, directory=True, place=_move_into_place) as tmp:
         if samples is not None:
             np.save(tmp / SAMPLES_FILE, np.asarray(samples, dtype=np.float32))
         if images is not None:
@@ -317,10 +296,6 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
         record.files = {p.name: _digest(p) for p in sorted(tmp.iterdir())
                         if p.is_file() and p.suffix not in FIGURE_SUFFIXES}
         (tmp / RECORD_FILE).write_text(json.dumps(record.to_json(), indent=2))
-        _move_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if tensorboard is not None:
         shutil.rmtree(tensorboard, ignore_errors=True)
     record.path = path
@@ -335,15 +310,10 @@ def update(path: Path, **fields: Any) -> Record:
     checksums. Returns the record as stored."""
     path = Path(path)
     record = dataclasses.replace(read(path), **fields)
-    tmp = _tmp_sibling(path)
-    try:
-        shutil.copytree(path, tmp, copy_function=_link_or_copy)
+    with atomic_path(path, directory=True, place=_move_into_place) as tmp:
+        shutil.copytree(path, tmp, copy_function=_link_or_copy, dirs_exist_ok=True)
         (tmp / RECORD_FILE).unlink()
         (tmp / RECORD_FILE).write_text(json.dumps(record.to_json(), indent=2))
-        _move_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     record.path = path
     return record
 
@@ -366,7 +336,7 @@ def _move_into_place(tmp: Path, path: Path, attempts: int = 20) -> None:
         except OSError as err:
             if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
-        old = _tmp_sibling(path)
+        old = tmp_sibling(path)
         try:
             path.rename(old)
         except FileNotFoundError:
@@ -496,16 +466,9 @@ class DamagedCheckpoint(Exception):
 def save_checkpoint(path: Path, state: Mapping[str, Any]) -> Path:
     """Write a training checkpoint atomically (a temporary sibling, then a rename): a kill at
     any moment leaves the previous checkpoint or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(dict(state), tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
@@ -532,58 +495,7 @@ def remove_checkpoint(path: Path) -> None:
         path.parent.rmdir()
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write one text file atomically (a temporary sibling, then a rename): readers see the
-    old file or the new one, never a half-written one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 # --- housekeeping -------------------------------------------------------------------------
-
-def clean_partial(root: Path, name: str | None = None) -> int:
-    """Remove what killed writers left below ``root`` (only the temporary siblings of
-    ``root/name`` when ``name`` is given, e.g. one run's directory among many); returns how
-    many. A temporary file is a leftover when its writer was a process of this host that
-    has ended, or when it is older than an hour (writers on other hosts, unnamed writers)."""
-    root = Path(root)
-    if not root.is_dir():
-        return 0
-    found = root.glob(f"{TMP_PREFIX}*-{name}") if name else root.rglob(f"{TMP_PREFIX}*")
-    stale = [p for p in found if _is_stale(p)]
-    for p in stale:
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
-    return len(stale)
-
-
-def _is_stale(tmp: Path) -> bool:
-    try:
-        if time.time() - tmp.lstat().st_mtime > STALE_AFTER_S:
-            return True
-    except FileNotFoundError:  # its writer has just renamed it
-        return False
-    host, _, pid = tmp.name[len(TMP_PREFIX):].partition("-")[0].partition(".")
-    if host != _HOST or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        pass
-    return False
-
 
 def _name_max(existing: Path) -> int:
     try:

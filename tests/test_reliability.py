@@ -17,6 +17,7 @@ import torch
 
 import store
 from analysis.stability import main as rebuild
+from core import files
 from sweeps import stability, train
 from sweeps.worker import stack_tasks
 
@@ -293,7 +294,7 @@ def dead_pid() -> int:
 def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path):
     """What a killed `sweeps.train` left beside its --out goes on the next run of that --out;
     a temporary file of a writer that still runs, or of another run, stays."""
-    host = store.records._HOST
+    host = files.HOST
     dead = tmp_path / f".tmp-{host}.{dead_pid()}-0000aaaa-run"
     alive = tmp_path / f".tmp-{host}.{os.getpid()}-0000bbbb-run"
     other = tmp_path / f".tmp-{host}.{dead_pid()}-0000cccc-other"

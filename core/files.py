@@ -1,4 +1,4 @@
-"""Files that exist complete or not at all, and their digests.
+"""Files that exist complete or not at all, their digests, and locks on their names.
 
 Every write of the harness that must survive a kill goes through `atomic_path`: the
 content is written to a hidden temporary sibling named after its writer
@@ -7,11 +7,12 @@ readers see the old file or the new one, never half of one. A kill leaves at mos
 temporary sibling, which `clean_partial` removes once its writer has ended (never the
 temporary files of a writer that is still running). The sibling's name is `TMP_OVERHEAD`
 characters longer than the target's: a name must leave that room (see
-`store.outputs.check_names`).
+`store.outputs.check_names`). `file_lock` lets writers of one name take turns.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import platform
@@ -24,6 +25,7 @@ from pathlib import Path
 TMP_PREFIX = ".tmp-"
 TMP_OVERHEAD = 40  # characters a temporary sibling adds to a name: prefix, host, pid, random tag
 STALE_AFTER_S = 3600  # a temporary file this old is a leftover whoever wrote it (writes take seconds)
+LOCK_PREFIX = ".lock-"
 HOST = hashlib.sha256(platform.node().encode()).hexdigest()[:6]  # this machine, in temporary names
 
 
@@ -111,6 +113,40 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the name ``path`` (a file or folder, which need not exist)
+    across processes of this machine: ``fcntl.flock`` on a hidden sibling
+    ``.lock-<name>``, removed by its holder on release. A waiter that wakes up holding a
+    lock file its predecessor has just removed takes the new one instead, so two holders
+    never overlap. A killed holder's lock is released by the kernel (its file stays, to be
+    reused)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f"{LOCK_PREFIX}{path.name}"
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(lock)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the holder before us removed this one: lock the current file
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
 
 
 def clean_partial(root: Path, name: str | None = None) -> int:

@@ -19,6 +19,12 @@ A record's identity is the hash of its complete configuration (`engine.config.co
 where sweeps keep it is `store.layout`. Records of an older format are never taken as
 finished (`state`) and readers skip them with a message (`scan`). Everything is first
 written to a hidden temporary sibling and moved into place (`core.files.atomic_path`).
+
+A finished record (status ok or diverged) is never replaced by a crash record: `write`
+checks what stands at the path right before it moves a crash record into place, under a
+lock on the record's name (`core.files.file_lock`) that every writer of that record holds
+while it moves, so a ``--force`` rerun whose scoring fails, or a concurrent sweep, cannot
+lose a finished run.
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.files import TMP_PREFIX, atomic_path, file_digest, tmp_sibling
+from core.files import TMP_PREFIX, atomic_path, file_digest, file_lock, tmp_sibling
 from engine.config import config_key
 from store.layout import cell_label, entry_id, setting_id
 
@@ -55,6 +61,10 @@ FINISHED = ("ok", "diverged")  # statuses that count as done; "crashed" records 
 
 class DamagedRecord(Exception):
     """A record directory that cannot be trusted; ``str(err)`` says why in one line."""
+
+
+class FinishedRecordStands(FileExistsError):
+    """A crash record was not written: a finished record stands at its path and is kept."""
 
 
 @dataclass
@@ -148,7 +158,7 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
     (`store.layout.live_dir`) copied in as ``tensorboard/`` and removed once the record is in
     place; ``extra(tmp_dir)`` may add more (figures). Returns the record as stored."""
     path = Path(path)
-    with atomic_path(path, directory=True, place=_move_into_place) as tmp:
+    with atomic_path(path, directory=True, place=_placer(record)) as tmp:
         if samples is not None:
             np.save(tmp / SAMPLES_FILE, np.asarray(samples, dtype=np.float32))
         if images is not None:
@@ -182,7 +192,7 @@ def update(path: Path, **fields: Any) -> Record:
     checksums. Returns the record as stored."""
     path = Path(path)
     record = dataclasses.replace(read(path), **fields)
-    with atomic_path(path, directory=True, place=_move_into_place) as tmp:
+    with atomic_path(path, directory=True, place=_placer(record)) as tmp:
         shutil.copytree(path, tmp, copy_function=_link_or_copy, dirs_exist_ok=True)
         (tmp / RECORD_FILE).unlink()
         (tmp / RECORD_FILE).write_text(json.dumps(record.to_json(), indent=2))
@@ -197,10 +207,31 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
+def _placer(record: Record) -> Callable[[Path, Path], None]:
+    """How ``record``, written at a temporary sibling, goes into place at its path: under the
+    record's lock, and (when it is not finished) only where no finished record stands, checked
+    right before the move."""
+    def place(tmp: Path, path: Path) -> None:
+        with file_lock(path):
+            if not record.finished and _finished_at(path):
+                raise FinishedRecordStands(errno.EEXIST, "a finished record stands there and is kept", str(path))
+            _move_into_place(tmp, path)
+    return place
+
+
+def _finished_at(path: Path) -> bool:
+    """Whether a finished record stands at ``path`` (an intact one: a damaged record is
+    trained again anyway, see `state`)."""
+    try:
+        return read(path).finished
+    except (FileNotFoundError, DamagedRecord):
+        return False
+
+
 def _move_into_place(tmp: Path, path: Path, attempts: int = 20) -> None:
-    """Rename ``tmp`` to ``path``, moving an existing record aside first. Safe against a
-    concurrent writer of the same record (an orphaned worker of a killed sweep finishing
-    while a rerun writes too): the last complete record wins, neither writer fails."""
+    """Rename ``tmp`` to ``path``, moving an existing record aside first. Writers of one
+    machine take turns (`_placer` holds the record's lock); should writers of several
+    machines meet, the last complete record wins and neither fails."""
     for _ in range(attempts):
         try:
             tmp.rename(path)

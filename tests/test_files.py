@@ -4,6 +4,8 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -69,3 +71,25 @@ def test_clean_partial_removes_only_what_ended_writers_left(tmp_path):
     os.utime(old, (0, 0))
     assert files.clean_partial(tmp_path) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, foreign.name])
+
+
+def test_a_file_lock_lets_one_holder_in_at_a_time_and_leaves_no_file(tmp_path):
+    """Four threads (each with its own lock file description, as separate processes have)
+    add to a counter with a read, a pause and a write: no update is lost, and the lock file
+    is gone afterwards, even though holders remove it while others wait on it."""
+    target, counter = tmp_path / "record", tmp_path / "counter"
+    counter.write_text("0")
+
+    def add(times: int) -> None:
+        for _ in range(times):
+            with files.file_lock(target):
+                value = int(counter.read_text())
+                time.sleep(0.001)
+                counter.write_text(str(value + 1))
+    threads = [threading.Thread(target=add, args=(25,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counter.read_text() == "100"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter"]

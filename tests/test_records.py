@@ -133,3 +133,42 @@ print(child.stdout.strip())
     assert res.stdout.splitlines() == [f"{commit} True ['store/records.py', 'notes.txt'] {commit}",
                                        f"{commit} ['store/records.py', 'notes.txt']"]
     assert log.read_text().splitlines() == ["rev-parse HEAD", "status --porcelain -z"]
+
+
+def crash(cfg: RunConfig) -> store.Record:
+    return store.Record(config=cfg.to_dict(), status="crashed", reason="RuntimeError: scoring failed")
+
+
+@pytest.mark.parametrize("status", ["ok", "diverged"])
+def test_a_crash_record_never_replaces_a_finished_record(status, tmp_path):
+    cfg, path = RunConfig(model="gram", steps=7), tmp_path / "r"
+    store.write(path, store.Record(config=cfg.to_dict(), status=status), samples=[[0.0, 1.0]])
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    with pytest.raises(store.FinishedRecordStands, match="a finished record stands there and is kept"):
+        store.write(path, crash(cfg))
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary sibling, no lock file
+
+
+def test_a_crash_record_replaces_a_crash_record_or_a_damaged_one_and_a_finished_record_replaces_it(tmp_path):
+    cfg, path = RunConfig(model="gram", steps=7), tmp_path / "r"
+    store.write(path, crash(cfg))
+    store.write(path, store.Record(config=cfg.to_dict(), status="crashed", reason="again"))
+    assert store.read(path).reason == "again"
+    store.write(path, store.Record(config=cfg.to_dict(), status="ok"), samples=[[0.0, 1.0]])
+    assert store.read(path).status == "ok"
+    (path / "samples.npy").write_bytes(b"damaged")  # no longer finished: trained again, so a crash may stand
+    store.write(path, crash(cfg))
+    assert store.read(path).status == "crashed"
+
+
+def test_a_finished_record_written_while_a_crash_record_is_prepared_is_kept(tmp_path):
+    """A concurrent writer (another sweep's worker) finishes the record after the crash
+    writer began: the crash writer checks right before its move and gives way."""
+    cfg, path = RunConfig(model="gram", steps=7), tmp_path / "r"
+
+    def meanwhile(tmp):
+        store.write(path, store.Record(config=cfg.to_dict(), status="ok", metrics={"x": 1.0}))
+    with pytest.raises(store.FinishedRecordStands):
+        store.write(path, crash(cfg), extra=meanwhile)
+    assert store.read(path).status == "ok" and [p.name for p in tmp_path.iterdir()] == ["r"]

@@ -19,7 +19,7 @@ import pandas as pd
 
 import objectives
 import store
-from store.records import SHARED_EXCLUDED
+from store.layout import SHARED_EXCLUDED
 
 
 SWEEPS = ("stability", "fid")  # the sweeps whose records have a grid (not single `sweeps.train` runs)

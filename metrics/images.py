@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import sys
 from dataclasses import asdict, dataclass
@@ -34,6 +33,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+from core.files import atomic_path, file_digest
 
 INCEPTION = "inception-v3-compat"
 OFFLINE = "harness-cnn"
@@ -161,14 +162,8 @@ def offline_weights(dataset: Any, cache_dir: Path, cfg: OfflineConfig = OfflineC
                      "width": cfg.width, "feature_dim": cfg.feature_dim},
             "state": net.state_dict(), "feature_scale": float(rms),
             "meta": {"dataset": dataset.name, "val_accuracy": acc, "config": asdict(cfg), "key": key}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
+    with atomic_path(path) as tmp:  # a full disk, Ctrl-C: no half-written weights left behind
         torch.save(blob, tmp)
-        tmp.replace(path)
-    except BaseException:  # a full disk, Ctrl-C: no half-written weights left behind
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -231,14 +226,6 @@ class FeatureSpec:
     isc: bool  # whether the Inception Score / classifier score is meaningful for this data
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:8]
-
-
 def _inception_weights(weights: str | None) -> Path:
     """A local Inception-v3 weights file: ``weights``, torch.hub's cache, or a download."""
     if weights:
@@ -278,7 +265,7 @@ def resolve_features(choice: str, dataset: Any, weights: str | None = None, cach
     if choice != "inception":
         raise FeatureError(f"unknown feature extractor {choice!r}; use auto, offline or inception")
     path = _inception_weights(weights)
-    digest = _file_digest(path)
+    digest = file_digest(path)[:8]
     try:
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         FeatureExtractorInceptionV3(INCEPTION, ["2048"], feature_extractor_weights_path=str(path), verbose=False)

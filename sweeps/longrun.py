@@ -13,8 +13,9 @@
   pieces is training in one go (`engine.Trainer.train` checks divergence at fixed steps).
   One more checkpoint is written when training ends (if any was written before), so a
   kill while scoring does not retrain; the checkpoint is removed once the records are
-  written. A checkpoint that cannot be read, or that another configuration, device or
-  torch version wrote, is ignored with one line.
+  written. A checkpoint that cannot be read, differs from its digest (a damaged byte
+  torch would load without a word, `store.checkpoints`), or that another configuration,
+  device or torch version wrote, is ignored with one line and training starts at step 0.
 - **Metrics over steps** (``--eval-every N``): every N steps, at step 0 and at the end,
   ``--eval-samples`` samples per run from a fixed noise stream of their own
   (`core.streams` role "evaluation") are scored like the final samples (ring metrics, or

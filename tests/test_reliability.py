@@ -17,6 +17,7 @@ import torch
 
 import store
 from analysis.stability import main as rebuild
+from core import files
 from sweeps import stability, train
 from sweeps.worker import stack_tasks
 
@@ -203,6 +204,28 @@ def test_records_of_another_format_never_make_a_figure_set(finished, tmp_path, c
     assert not (tmp_path / "figures").exists() and not list(root.rglob("tables"))
 
 
+def test_force_with_a_failing_score_keeps_the_finished_record(finished, tmp_path, monkeypatch, capsys):
+    """--force retrains a finished cell whose scoring now fails: the cell is reported as
+    crashed, in one line that says the finished record is kept, and the record stays as it
+    was, byte for byte."""
+    root = tmp_path / "out"
+    shutil.copytree(finished, root)
+    before = {d: (d / "record.json").read_bytes() for d in cell_dirs(root)}
+
+    def failing(outcome, dataset, device):
+        raise RuntimeError("the scorer broke")
+    monkeypatch.setattr(stability.StabilitySweep, "prepare", lambda self, args, datasets, todo:
+                        {d: failing for d in datasets})
+    capsys.readouterr()
+    assert stability.main([*CELL, "--force", "--out", str(root)]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "the scorer broke" in line]
+    assert len(lines) == 2 and all("a finished record stands there and is kept" in line for line in lines), err
+    assert {d: (d / "record.json").read_bytes() for d in cell_dirs(root)} == before
+    assert all(store.read(d).status == "ok" for d in before)
+    assert not list(root.rglob(".tmp-*")) and not list(root.rglob(".lock-*"))
+
+
 # --- shutdown and dying workers -------------------------------------------------------------
 
 DYING = '''"""Moment matching whose worker process is killed (SIGKILL, as the OOM killer does) when die == 1."""
@@ -293,7 +316,7 @@ def dead_pid() -> int:
 def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path):
     """What a killed `sweeps.train` left beside its --out goes on the next run of that --out;
     a temporary file of a writer that still runs, or of another run, stays."""
-    host = store.records._HOST
+    host = files.HOST
     dead = tmp_path / f".tmp-{host}.{dead_pid()}-0000aaaa-run"
     alive = tmp_path / f".tmp-{host}.{os.getpid()}-0000bbbb-run"
     other = tmp_path / f".tmp-{host}.{dead_pid()}-0000cccc-other"

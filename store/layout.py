@@ -1,0 +1,100 @@
+"""Where records live: the folders of settings, sweeps, entries and cells, and the paths of
+what lives beside the records while a stack trains (checkpoints, live views).
+
+A sweep keeps the record of a configuration at a path made from it (`sweep_dir`)::
+
+    <root>/<sweep>/<setting>/<dataset>/<entry>/<cell>/seed<k>/
+
+- ``setting``: what every run of one experiment shares (steps, batch, samples, ... and the
+  names of the grid's axes), e.g. ``steps10500_batch200_3fa9c2``;
+- ``entry``: the objective and a hash of its hyperparameters outside the grid, e.g.
+  ``gram_4f5e6d`` (a ``--set`` makes a new entry, never overwrites another);
+- ``cell``: the grid point, e.g. ``noise_dim=2_width=20``.
+
+So runs of different configurations never share a directory, a rerun finds exactly its
+own records, and tables group records by setting and entry (`store.records.Record.row`).
+
+While a stack trains, two kinds of files live outside the records: its checkpoint
+(`stack_checkpoint`: ``<setting>/.checkpoints/<hash of the members' keys>.pt``;
+`run_checkpoint` for a single run: ``<parent of --out>/.checkpoints/<name>-<key>.pt``) and
+each run's live TensorBoard folder (`live_dir`: a hidden ``.live-seed<k>`` sibling of the
+record), which `store.records.write` copies into the record as ``tensorboard/``.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.config import config_key
+
+if TYPE_CHECKING:
+    from store.records import Record
+
+CHECKPOINT_DIR = ".checkpoints"
+LIVE_PREFIX = ".live-"
+SHARED_EXCLUDED = ("model", "dataset", "seed", "hp", "objective_version")  # config fields not part of a setting
+
+
+def cell_label(axes: Mapping[str, Any]) -> str:
+    """``{"noise_dim": 4, "width": 100}`` -> ``"noise_dim=4_width=100"`` (a directory name)."""
+    def fmt(v: Any) -> str:
+        return "-".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+    return "_".join(f"{k}={fmt(v)}" for k, v in axes.items()) or "default"
+
+
+def setting_id(config: Mapping[str, Any], axes: Mapping[str, Any]) -> str:
+    """What every run of one experiment shares: the config outside the grid, the objective
+    and its hyperparameters, plus the grid's axis names, e.g. ``steps10500_batch200_3fa9c2``."""
+    shared = {k: v for k, v in config.items() if k not in SHARED_EXCLUDED and k not in axes}
+    digest = config_key({"shared": shared, "axes": sorted(axes)}, 6)
+    return f"steps{config['steps']}_batch{config['batch']}_{digest}"
+
+
+def entry_id(config: Mapping[str, Any], axes: Mapping[str, Any]) -> str:
+    """The objective, its version and its hyperparameters outside the grid, e.g. ``gram_4f5e6d``."""
+    hp = {k: v for k, v in dict(config.get("hp", {})).items() if k not in axes}
+    return f"{config['model']}_{config_key({'hp': hp, 'version': config.get('objective_version')}, 6)}"
+
+
+def dataset_dir(name: str) -> str:
+    """A directory name for a data set: ``cifar10`` -> ``cifar10``; ``folder:/a/b`` -> ``folder-b-<hash>``."""
+    if all(c.isalnum() or c in "._-" for c in name):
+        return name
+    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name.split(":", 1)[-1]).name).strip("_")
+    return f"{name.split(':', 1)[0]}-{stem or 'data'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def setting_dir(root: Path, sweep: str, config: Mapping[str, Any], axes: Mapping[str, Any]) -> Path:
+    """The directory of one experiment's records (and its tables and figures)."""
+    return Path(root) / sweep / setting_id(config, axes)
+
+
+def sweep_dir(root: Path, sweep: str, config: Mapping[str, Any], axes: Mapping[str, Any]) -> Path:
+    """Where a sweep keeps the record of ``config`` (plain data) at grid cell ``axes``."""
+    return (setting_dir(root, sweep, config, axes) / dataset_dir(config["dataset"])
+            / entry_id(config, axes) / cell_label(axes) / f"seed{config['seed']}")
+
+
+def setting_dir_of(record: Record) -> Path:
+    """The setting directory a sweep's record was read from (see `setting_dir`)."""
+    return next(p for p in record.path.parents if p.name == record.setting)
+
+
+def stack_checkpoint(record: Path, members: Sequence[str]) -> Path:
+    """The checkpoint of a sweep's stack: in the setting directory of its record ``record``
+    (any member's), named by a hash of its members' configuration keys (stacks are a
+    pure function of the grid, so a rerun finds it)."""
+    return Path(record).parents[3] / CHECKPOINT_DIR / f"{config_key({'members': list(members)})}.pt"
+
+
+def run_checkpoint(out: Path, key: str) -> Path:
+    """The checkpoint of the single run of configuration ``key`` recorded at ``out``."""
+    return Path(out).parent / CHECKPOINT_DIR / f"{Path(out).name}-{key}.pt"
+
+
+def live_dir(record: Path) -> Path:
+    """Where a run's TensorBoard event files grow while it trains (a hidden sibling of its
+    record; `store.records.write` copies it into the record as ``tensorboard/``)."""
+    return Path(record).parent / f"{LIVE_PREFIX}{Path(record).name}"

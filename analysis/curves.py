@@ -9,7 +9,10 @@ the final samples but with ``--eval-samples`` of them, so the last point is not 
 table's number when the table scored more samples). For each setting, data set and grid
 cell this draws ``figures/over_steps_<dataset>_<cell>.png``: one panel per metric, one
 line per objective entry (the mean over its seeds) and a shaded band from the lowest to
-the highest seed. The FID and stability reports (`analysis.fid_table`,
+the highest seed. Panels follow `metrics.catalog`: every quality metric the curves hold, in
+catalog order, titled by its label, on its scale (a log metric's values at or below its
+floor drawn at the floor; one without a floor that reaches zero or below on a linear
+axis). The FID and stability reports (`analysis.fid_table`,
 `analysis.stability`) draw the same figures when their records have curves.
 """
 from __future__ import annotations
@@ -30,20 +33,8 @@ import store  # noqa: E402
 from analysis.command import report_command  # noqa: E402
 from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa: E402
 from analysis.frames import SWEEPS, by_setting, frame, read_sweep  # noqa: E402
-
-# metric: (axis label, log scale), in panel order; those a run's curves hold are drawn
-METRICS = {
-    "fid": ("FID", True),
-    "kid": ("KID", True),
-    "precision": ("precision", False),
-    "recall": ("recall", False),
-    "isc": ("IS", False),
-    "hq_fraction": ("high-quality fraction", False),
-    "modes_covered_strict": ("modes strictly covered", False),
-    "mode_kl": ("mode KL (nats)", False),
-    "spread": ("spread (data = 1)", True),
-    "mmd2": ("MMD$^2$", False),
-}
+from analysis.heatmaps import modes_in  # noqa: E402
+from metrics import catalog  # noqa: E402
 
 
 def curves_frame(records: Sequence[store.Record]) -> pd.DataFrame:
@@ -62,7 +53,7 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
     """One panel per metric present in ``df`` (columns ``label``, ``seed``, ``step`` and the
     metrics), one line per label: the mean over seeds, shaded from the lowest to the
     highest seed."""
-    metrics = [m for m in METRICS if m in df and df[m].notna().any()]
+    metrics = [m for m in catalog.quality() if m.key in df and df[m.key].notna().any()]
     labels = list(dict.fromkeys(df["label"]))
     legend_rows = -(-len(labels) // 4)  # legend rows below the panels
     cols = min(3, len(metrics))
@@ -71,10 +62,13 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
                             squeeze=False)
     for ax in axs.flat[len(metrics):]:
         ax.set_axis_off()
+    n_modes = modes_in(df)
     for ax, metric in zip(axs.flat, metrics):
-        label, log = METRICS[metric]
+        floor = metric.limits(n_modes)[0] if metric.log and metric.limits else None
         for name, g in df.groupby("label", sort=False):
-            by_step = g.pivot_table(index="step", columns="seed", values=metric, aggfunc="first").astype(float)
+            by_step = g.pivot_table(index="step", columns="seed", values=metric.key, aggfunc="first").astype(float)
+            if floor is not None:
+                by_step = by_step.clip(lower=floor)
             if by_step.empty:
                 continue
             mean = by_step.mean(axis=1)
@@ -82,12 +76,12 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
             if by_step.shape[1] > 1:
                 ax.fill_between(by_step.index, by_step.min(axis=1), by_step.max(axis=1), color=line.get_color(),
                                 alpha=0.2, lw=0)
-        if log and (df[metric] > 0).all():
+        if metric.log and (floor is not None or (df[metric.key].dropna() > 0).all()):
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.yaxis.set_minor_formatter(FuncFormatter(_minor_log_label))
         ax.set_xlabel("generator step")
-        ax.set_title(label)
+        ax.set_title(metric.mean_label)
         ax.grid(alpha=0.3)
     seeds = df.groupby("label")["seed"].nunique().max()
     handles, names = axs[0][0].get_legend_handles_labels()

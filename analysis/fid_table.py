@@ -7,7 +7,8 @@ Records are grouped by the setting they share (`store.records`); each setting ge
 tables, beside its records (``<setting>/tables``) or under ``--out``. Layout of Table 1 of
 the paper: one row per (grid cell, e.g. the architecture; data set), one column per
 objective under its display name, each cell ``mean ± std`` over seeds (std with ddof 1; a
-cell with fewer finished seeds than the row's most says so, e.g. ``(2/3)``). Bold marks a
+cell with fewer finished seeds than the row's most says so, e.g. ``(2/3)``); one table per
+image metric of `metrics.catalog` that judges a fit, in its name, format and unit. Bold marks a
 best entry only where a stated test says so (`analysis.stats.BOLD_RULE`: Welch's t-test at
 5% against every other entry, at least 3 seeds each); the rule is in every caption. The
 feature extractor is named in the caption, never as a hash in the table; a ``Features``
@@ -17,8 +18,8 @@ features are scaled to unit RMS. Written under ``tables``:
 
 - ``records.csv``: one row per run (config, status, metrics, extractor);
 - ``summary.csv``: one row per (arch, data set, extractor, objective) with the numbers;
-- ``fid.{md,tex}``, ``kid.{md,tex}``, ``isc.{md,tex}`` (only where the Inception/classifier
-  score is meaningful), ``precision.{md,tex}`` and ``recall.{md,tex}``, each with its caption.
+- ``<metric>.{md,tex}`` with its caption: ``fid``, ``kid``, ``isc`` (only where the
+  Inception/classifier score is meaningful), ``precision`` and ``recall``.
 
 And under ``figures``: ``samples_<dataset>_<cell>_<model>.png`` (the first 64 samples of the
 lowest finished seed), ``samples_<dataset>_<cell>`` (objectives side by side, in every
@@ -48,15 +49,9 @@ from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa
 from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
 from analysis.stats import BOLD_RULE, best_by_welch, mean_std  # noqa: E402
 from analysis.tables import pm, write_table  # noqa: E402
+from metrics import catalog  # noqa: E402
 
 ARCH_ORDER = {"dcgan": 0, "weaker": 1, "mlp": 2}
-TABLES = {  # metric: (title, lower is better)
-    "fid": ("FID", True),
-    "kid": ("KID", True),
-    "isc": ("IS", False),
-    "precision": ("Precision", False),  # in the FID's feature space (metrics.images)
-    "recall": ("Recall", False),
-}
 ARCH_NAMES = {"dcgan": "DCGAN", "weaker": "Weaker", "mlp": "MLP"}
 INCEPTION_PREFIX = "inception"  # `metrics.images` keys Inception-v3 features "inception-<weights digest>"
 
@@ -66,11 +61,10 @@ def is_inception(features_key: str) -> bool:
 
 
 def scale_of(metric: str, features_key: str) -> tuple[float, str]:
-    """(factor, unit text) a metric is printed in for an extractor: KID x 10^3 for Inception
-    features, plain for the offline extractor (unit-scaled features, KID of order 1)."""
-    if metric == "kid" and is_inception(features_key):
-        return 1e3, " × 10^3"
-    return 1.0, ""
+    """(factor, unit text) a metric is printed in for an extractor (`metrics.catalog.Metric.factor`:
+    KID x 10^3 for Inception features, plain for the offline extractor's unit-scaled features)."""
+    factor = catalog.get(metric).factor(features_key)
+    return factor, "" if factor == 1 else f" × 10^{np.log10(factor):.0f}"
 
 
 def short_features(label: str | None, key: str) -> str:
@@ -112,9 +106,9 @@ def summarise(df: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
         good = ok.loc[ok.index.intersection(g.index)]
         row = dict(zip(rows + ["entry"], key), label=g["label"].iloc[0], features_label=g["features_label"].iloc[0],
                    seeds=len(g), finished=len(good))
-        for metric in TABLES:
-            vals = good[metric].astype(float) if metric in good else []
-            row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_n"] = mean_std(vals)
+        for m in catalog.quality("image"):
+            vals = good[m.key].astype(float) if m.key in good else []
+            row[f"{m.key}_mean"], row[f"{m.key}_std"], row[f"{m.key}_n"] = mean_std(vals)
         out.append(row)
     summary = pd.DataFrame(out)
     if summary.empty:
@@ -125,8 +119,8 @@ def summarise(df: pd.DataFrame, axes: Sequence[str]) -> pd.DataFrame:
     return summary.sort_values(["_r", "_m"]).drop(columns=["_r", "_m"]).reset_index(drop=True)
 
 
-def _cell(mean: float, std: float, n: int, most: int, scale: float, bold: bool) -> str:
-    text = pm(mean, std, ".2f", scale)
+def _cell(mean: float, std: float, n: int, most: int, fmt: str, scale: float, bold: bool) -> str:
+    text = pm(mean, std, fmt, scale)
     if bold and text != "n/a":
         text = f"**{text}**"
     return text + (f" ({n}/{most})" if n < most else "")
@@ -136,17 +130,18 @@ def paper_table(summary: pd.DataFrame, metric: str, axes: Sequence[str] = ("arch
     """Rows (cell, Dataset[, Features]), columns objectives, ``mean ± std`` strings; bold only
     where `analysis.stats.best_by_welch` says so (markdown ``**``; `analysis.tables.to_latex`
     turns it into ``\\textbf``). The Features column appears only where extractors differ."""
-    _, lower = TABLES[metric]
+    m = catalog.get(metric)
     several = summary["features"].nunique() > 1
     rows = {}
     for key, g in summary.groupby(row_columns(axes), sort=False):
         stats_ = [(r[f"{metric}_mean"], r[f"{metric}_std"], int(r[f"{metric}_n"])) for _, r in g.iterrows()]
         if not any(np.isfinite(m) for m, _, _ in stats_):
             continue
-        best = best_by_welch(stats_, lower)
+        best = best_by_welch(stats_, m.best == "low") if m.best in ("high", "low") else None
         scale, _ = scale_of(metric, key[-1])
         most = int(g["seeds"].max())
-        cells = {label: _cell(*st, most, scale, i == best) for i, (label, st) in enumerate(zip(g["label"], stats_))}
+        cells = {label: _cell(*st, most, m.fmt, scale, i == best)
+                 for i, (label, st) in enumerate(zip(g["label"], stats_))}
         label = g["features_label"].iloc[0] if "features_label" in g else None
         rows[(*key[:-1], short_features(label, key[-1])) if several else key[:-1]] = cells
     if not rows:
@@ -160,7 +155,8 @@ def paper_table(summary: pd.DataFrame, metric: str, axes: Sequence[str] = ("arch
 
 def caption(summary: pd.DataFrame, labels: dict[str, str], metric: str) -> str:
     """What the table shows, the extractor(s) behind it, the unit, and the bold rule."""
-    title, lower = TABLES[metric]
+    m = catalog.get(metric)
+    title = m.short
     seeds = int(summary["seeds"].max()) if not summary.empty else 0
     keys = list(dict.fromkeys(summary["features"]))
     units = {k: scale_of(metric, k)[1] for k in keys}
@@ -170,7 +166,7 @@ def caption(summary: pd.DataFrame, labels: dict[str, str], metric: str) -> str:
     else:
         feats = "; ".join(f"{short_features(labels.get(k), k)} = {labels.get(k) or k} ({title}{units[k]})"
                           for k in keys)
-    return (f"{title} ({'lower' if lower else 'higher'} is better), mean ± std over up to {seeds} seed(s); "
+    return (f"{title[:1].upper()}{title[1:]} ({m.better}), mean ± std over up to {seeds} seed(s); "
             f"(n/m): only n of m seeds finished. {BOLD_RULE[0].upper() + BOLD_RULE[1:]}. Features: {feats}.")
 
 
@@ -181,11 +177,11 @@ def captioned_tables(df: pd.DataFrame, axes: Sequence[str], setting: str
     summary = summarise(df, axes)
     labels = dict(zip(df["features"], df["features_label"]))
     out = {}
-    for metric in TABLES:
-        table = paper_table(summary, metric, axes) if not summary.empty else pd.DataFrame()
+    for m in catalog.quality("image"):
+        table = paper_table(summary, m.key, axes) if not summary.empty else pd.DataFrame()
         if not table.empty:
-            cap = caption(summary[summary[f"{metric}_n"] > 0], labels, metric) + f" Setting: {setting}."
-            out[metric] = (table.reset_index(), cap)
+            cap = caption(summary[summary[f"{m.key}_n"] > 0], labels, m.key) + f" Setting: {setting}."
+            out[m.key] = (table.reset_index(), cap)
     return summary, out
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 import objectives
 import store
+from metrics import catalog
 from store.layout import SHARED_EXCLUDED
 
 
@@ -74,8 +75,8 @@ def frame(records: list[store.Record]) -> pd.DataFrame:
     # file names: the objective's name, or the entry where one objective has several
     several = df.groupby("model")["entry"].nunique()
     df["slug"] = [e if several[m] > 1 else m for m, e in zip(df["model"], df["entry"])]
-    if "success" in df:
-        df["success"] = df["success"].astype("boolean").fillna(False).astype(bool)
+    for flag in [m.key for m in catalog.every() if m.values == "flag" and m.key in df]:  # yes/no: a missing one is no
+        df[flag] = df[flag].astype("boolean").fillna(False).astype(bool)
     order = {e: i for i, e in enumerate(entry_order(df))}
     df["_order"] = df["entry"].map(order)
     return df.sort_values(["_order", "dataset", "cell", "seed"], kind="stable").drop(columns="_order") \

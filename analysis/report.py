@@ -33,26 +33,13 @@ from analysis.command import add_format_arg
 from analysis.document import Document
 from analysis.frames import (SWEEPS, axis_name, by_setting, by_setting_and_dataset, describe_setting, frame,
                              group_dir, levels, scan)
-from analysis.heatmaps import NOTE, SCALES
+from analysis.heatmaps import NOTE, drawn, modes_in, scale_words
 from analysis.stats import BOLD_RULE
 from cli import Parser, add_out_arg, fail
 from engine import field_default
 from metrics.ring import SUCCESS_RULE
 
 TITLE = "Reproduction report: Generative Ratio Matching Networks (Srivastava et al., ICLR 2020)"
-REPORT_HEATMAPS = ("success", "modes_covered_strict", "spread", "hq_fraction", "mode_kl", "mmd2")
-HEATMAP_CAPTIONS = {
-    "success": f"Successful seeds per cell ({SUCCESS_RULE})",
-    "modes_covered_strict": "Modes strictly covered: modes holding >= 10% of a uniform share of high-quality samples",
-    "spread": "Spread of the samples around their modes relative to the data (1 = the data's; log scale centred "
-              "on 1; the lines on the colour bar bound the success band 1/sqrt 2..sqrt 2; above: a smear or an "
-              "over-dispersed fit, below: samples piled on the centres)",
-    "hq_fraction": "High-quality fraction: samples within 3 standard deviations of their nearest mode",
-    "mode_kl": "Mode KL: KL divergence (nats) of the high-quality samples' mode histogram from uniform; 0 is best, "
-               "log n_modes the worst",
-    "mmd2": "MMD^2 to fresh true samples under a fixed sum of Gaussian kernels (log scale; values below 1e-4, "
-            "the unbiased estimate's noise floor, take the floor's colour)",
-}
 
 
 def _png(path: Path) -> Path:
@@ -153,11 +140,10 @@ def stability_section(doc: Document, runs: list[store.Record], out: Path, format
     doc.figure(_png(grid), f"Samples of seed {seed} (orange) over the data (blue), one panel per cell "
                            "(the paper's Fig. 2 and 7 layout). A red frame marks a run that fails the success rule "
                            f"({SUCCESS_RULE}); 'k% off-panel': samples outside the drawn limits.")
-    for metric in REPORT_HEATMAPS:
-        path = _png(figs / f"heatmap_{metric}")
+    for metric in drawn():  # in catalog order, each captioned by its own description
+        path = _png(figs / f"heatmap_{metric.key}")
         if path.exists():
-            doc.figure(path, f"{HEATMAP_CAPTIONS[metric]}. Fixed colour scale: "
-                             f"{SCALES[metric].describe(int(df['n_modes'].max()))}. {NOTE}")
+            doc.figure(path, f"{metric.about}. Fixed colour scale: {scale_words(metric, modes_in(df))}. {NOTE}")
     cell = default_cell(df, axes)
     trace = _png(figs / "traces" / f"traces_{cell}")
     if trace.exists():

@@ -23,7 +23,9 @@ or figure. For each group this writes, into ``<setting>/<dataset>/`` beside the 
 - ``figures/over_steps_<dataset>_<cell>``: metrics over training steps, for runs trained
   with ``--eval-every`` (`analysis.curves`).
 
-Figures are written in every ``--format`` (default PNG and PDF). Metric definitions and the
+Tables have a column for every toy-data metric of `metrics.catalog` that judges a fit (its
+short name and format; a yes/no one, like success, counted rather than averaged). Figures
+are written in every ``--format`` (default PNG and PDF). Metric definitions and the
 success rule are in `metrics.ring`.
 """
 from __future__ import annotations
@@ -39,14 +41,14 @@ from analysis.command import report_command
 from analysis.curves import draw_curves
 from analysis.figures import DEFAULT_FORMATS
 from analysis.frames import axis_name, by_setting_and_dataset, describe_setting, frame, group_dir, read_sweep
-from analysis.heatmaps import SCALES, draw_heatmaps
+from analysis.heatmaps import draw_heatmaps
 from analysis.sample_grids import draw_sample_grids
 from analysis.stats import mean_std, wilson
 from analysis.tables import pm, write_table
 from analysis.traces import draw_cell_traces
+from metrics import catalog
+from metrics.catalog import Metric
 from metrics.ring import SUCCESS_RULE
-
-TABLE_METRICS = [m for m in SCALES if m != "success"]
 
 
 def grid_axes(df: pd.DataFrame, records: Sequence[store.Record]) -> list[str]:
@@ -58,49 +60,61 @@ def seeds_note(n: int, expected: int) -> str:
     return f"{n}/{expected}" if n < expected else str(n)
 
 
+def columns(df: pd.DataFrame) -> list[Metric]:
+    """The toy-data quality metrics of `metrics.catalog` that ``df`` holds, in catalog order."""
+    return [m for m in catalog.quality("toy") if m.key in df]
+
+
 def per_cell(df: pd.DataFrame, axes: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (objective entry, cell): (display table, numbers). Seeds ``k/n`` where only k of
-    the objective's n seeds were run; success as successful seeds / seeds."""
+    the objective's n seeds were run; a yes/no metric (success) as the seeds with it / seeds,
+    every other metric as mean ± std over seeds."""
     shown, numbers = [], []
+    metrics = columns(df)
     for entry, mine in df.groupby("entry", sort=False):
         expected = mine["seed"].nunique()
         for key, g in mine.groupby(list(axes), sort=True) if axes else [((), mine)]:
             key = key if isinstance(key, tuple) else (key,)
             cell = dict(zip(axes, key))
             row = {"objective": g["label"].iloc[0], **{axis_name(a): v for a, v in cell.items()},
-                   "seeds": seeds_note(len(g), expected), "success": f"{int(g['success'].sum())}/{len(g)}"}
-            num = {"entry": entry, "objective": g["label"].iloc[0], **cell, "seeds": len(g), "seeds_expected": expected,
-                   "successful": int(g["success"].sum())}
-            for m in TABLE_METRICS:
-                if m not in g:
+                   "seeds": seeds_note(len(g), expected)}
+            num = {"entry": entry, "objective": g["label"].iloc[0], **cell, "seeds": len(g), "seeds_expected": expected}
+            for m in metrics:
+                if m.values == "flag":
+                    k = int(g[m.key].sum())
+                    row[m.short], num[m.short] = f"{k}/{len(g)}", k
                     continue
-                mean, std, n = mean_std(g[m].astype(float))
-                row[SCALES[m].short] = pm(mean, std, SCALES[m].fmt) + (f" ({n}/{len(g)})" if 0 < n < len(g) else "")
-                num.update({f"{m}_mean": mean, f"{m}_std": std, f"{m}_n": n})
+                mean, std, n = mean_std(g[m.key].astype(float))
+                row[m.short] = pm(mean, std, m.fmt) + (f" ({n}/{len(g)})" if 0 < n < len(g) else "")
+                num.update({f"{m.key}_mean": mean, f"{m.key}_std": std, f"{m.key}_n": n})
             shown.append(row)
             numbers.append(num)
     return pd.DataFrame(shown), pd.DataFrame(numbers)
 
 
 def summarise(df: pd.DataFrame, axes: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per objective entry: (display table, numbers): runs, successes with the Wilson 95%
-    interval, cells where every seed succeeds, each metric's mean ± std over all runs,
-    diverged and crashed runs."""
+    """Per objective entry: (display table, numbers): runs; for each yes/no metric (success)
+    the runs with it, their rate with its Wilson 95% interval and the cells where every seed
+    has it; each other metric's mean ± std over all runs; diverged and crashed runs."""
     shown, numbers = [], []
+    metrics = columns(df)
     for entry, g in df.groupby("entry", sort=False):
-        k, n = int(g["success"].sum()), len(g)
-        lo, hi = wilson(k, n)
-        cells = g.groupby(list(axes))["success"].all() if axes else pd.Series([g["success"].all()])
-        row = {"objective": g["label"].iloc[0], "successful": f"{k}/{n}",
-               "success rate [95% CI]": f"{k / n:.2f} [{lo:.2f}, {hi:.2f}]",
-               "cells, all seeds successful": f"{int(cells.sum())}/{len(cells)}"}
-        num = {"entry": entry, "objective": g["label"].iloc[0], "runs": n, "successful": k, "success_rate": k / n,
-               "wilson_low": lo, "wilson_high": hi, "cells": len(cells), "cells_all_successful": int(cells.sum())}
-        for m in TABLE_METRICS:
-            if m in g:
-                mean, std, _ = mean_std(g[m].astype(float))
-                row[SCALES[m].short] = pm(mean, std, SCALES[m].fmt)
-                num.update({f"{m}_mean": mean, f"{m}_std": std})
+        n = len(g)
+        row = {"objective": g["label"].iloc[0]}
+        num = {"entry": entry, "objective": g["label"].iloc[0], "runs": n}
+        for m in metrics:
+            if m.values == "flag":
+                k = int(g[m.key].sum())
+                lo, hi = wilson(k, n)
+                cells = g.groupby(list(axes))[m.key].all() if axes else pd.Series([g[m.key].all()])
+                row.update({m.short: f"{k}/{n}", f"{m.mean_label} [95% CI]": f"{k / n:.2f} [{lo:.2f}, {hi:.2f}]",
+                            f"cells, all seeds {m.short}": f"{int(cells.sum())}/{len(cells)}"})
+                num.update({m.short: k, f"{m.key}_rate": k / n, f"{m.key}_wilson_low": lo,
+                            f"{m.key}_wilson_high": hi, "cells": len(cells), f"cells_all_{m.short}": int(cells.sum())})
+                continue
+            mean, std, _ = mean_std(g[m.key].astype(float))
+            row[m.short] = pm(mean, std, m.fmt)
+            num.update({f"{m.key}_mean": mean, f"{m.key}_std": std})
         for status in ("diverged", "crashed"):
             row[status] = num[status] = int((g["status"] == status).sum())
         shown.append(row)

@@ -4,7 +4,7 @@ A record is a directory, written atomically (it exists complete or not at all)::
 
     record.json         the typed `Record`: format version, the complete resolved configuration
                         and its key, the grid cell, status, metrics and how they were scored,
-                        the objective's self-description, cost, provenance, and the size and
+                        the objective's and the metrics' self-descriptions, cost, provenance, and the size and
                         SHA-256 of every data file
     samples.npy         final samples, float32 (n_samples, *x_shape)          (toy data)
     samples_uint8.npz   final samples as uint8 images, key "images"           (image data)
@@ -80,6 +80,7 @@ class Record:
     metrics: dict[str, Any] = field(default_factory=dict)
     scoring: dict[str, Any] = field(default_factory=dict)  # how metrics were made (e.g. the FID extractor)
     objective: dict[str, Any] = field(default_factory=dict)  # `Objective.describe()`
+    metric_info: dict[str, Any] = field(default_factory=dict)  # `metrics.catalog.describe(metrics)`
     run: dict[str, Any] = field(default_factory=dict)  # device, wall time, stack, peak memory
     traceback: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)

@@ -92,9 +92,6 @@ class FidSweep(Sweep):
 
     reporter = staticmethod(report)
 
-    def summary(self, m: dict[str, Any]) -> str:
-        return ", ".join(f"{k} {m[k]:.3g}" for k in ("fid", "kid", "precision", "recall", "isc") if k in m)
-
 
 def main(argv: list[str] | None = None) -> int:
     return FidSweep().main(argv)

@@ -40,6 +40,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 from tqdm import tqdm
 
 from cli import UsageError, check_counts, check_device
+from metrics.catalog import progress_line
 
 CONNECT_TIMEOUT_S = 5  # a Dask scheduler that does not answer this fast is reported as unreachable
 Lost = Callable[[Any, str, str], Any]  # (task, device, why its worker died, one line) -> its result
@@ -245,30 +246,28 @@ def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
             w.stop()
 
 
-def describe(result: dict[str, Any], metrics_text: Callable[[dict[str, Any]], str]) -> str:
-    """One progress line for a finished cell: its status, ``metrics_text(metrics)`` when it
-    has metrics, and the reason when it did not finish normally."""
+def describe(result: dict[str, Any]) -> str:
+    """One progress line for a finished cell: its status, the metrics `metrics.catalog` shows
+    in progress lines when it has them, and the reason when it did not finish normally."""
     text = result["status"]
-    if result["metrics"]:
-        text += ", " + metrics_text(result["metrics"])
+    if shown := progress_line(result["metrics"]):
+        text += ", " + shown
     if result["reason"]:
         text += f" ({result['reason']})"
     return text
 
 
 def run_with_progress(fn: Callable[[Any, str], list[dict[str, Any]]], tasks: Sequence[Any],
-                      placement: Placement, total: int, unit: str, root: Path,
-                      summary: Callable[[dict[str, Any]], str], lost: Lost) -> list[dict[str, Any]]:
+                      placement: Placement, total: int, unit: str, root: Path, lost: Lost) -> list[dict[str, Any]]:
     """`run_tasks` behind a progress bar over ``total`` cells, printing one line per finished
-    cell (its path under ``root``, `describe` with ``summary``, wall time); returns the
-    results of every cell."""
+    cell (its path under ``root``, `describe`, wall time); returns the results of every cell."""
     done = []
     with tqdm(total=total, desc=f"{unit}s", unit=unit, file=sys.stderr, disable=not total) as bar:
         for results in run_tasks(fn, tasks, placement, lost):
             for r in results:
                 rel = Path(r["path"]).relative_to(root)
                 wall = f" [{r['wall']:.0f} s]" if r["wall"] is not None else ""
-                bar.write(f"{rel}: {describe(r, summary)}{wall}", file=sys.stderr)
+                bar.write(f"{rel}: {describe(r)}{wall}", file=sys.stderr)
                 bar.update(1)
                 done.append(r)
     return done

@@ -25,7 +25,6 @@ which also gives ``--eval-every`` for ring metrics over steps and ``--tensorboar
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from analysis.stability import report
 from engine import field_default
@@ -54,9 +53,6 @@ class StabilitySweep(Sweep):
               "steps at batch 200, the authors' hyperparameters per objective.")
 
     reporter = staticmethod(report)
-
-    def summary(self, m: dict[str, Any]) -> str:
-        return f"{m['modes_covered']}/{m['n_modes']} modes, hq {m['hq_fraction']:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:

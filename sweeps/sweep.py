@@ -81,10 +81,6 @@ class Sweep:
         `analysis` command's ``report``)."""
         raise NotImplementedError
 
-    def summary(self, metrics: dict[str, Any]) -> str:
-        """A few metrics for a finished cell's progress line."""
-        raise NotImplementedError
-
     # --- the skeleton ------------------------------------------------------------------
 
     def build_parser(self) -> Parser:
@@ -233,8 +229,7 @@ class Sweep:
                   file=sys.stderr)
         store.source()  # the code every record of this sweep names: read now, before training, and kept
         t0 = time.perf_counter()
-        results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, self.summary,
-                                    record_lost)
+        results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost)
         if pending:
             rss = [r["rss"] for r in results if r["rss"] is not None]
             print(f"trained {len(pending)} {self.unit}s in {time.perf_counter() - t0:.0f} s"

@@ -27,6 +27,7 @@ import objectives
 import store
 from data.images import to_uint8
 from engine import RunConfig, RunOutcome
+from metrics import catalog
 from metrics.ring import toy_metrics
 from models import ArchConfig
 from sweeps.longrun import LongRun, SampleView, StackRun
@@ -134,7 +135,7 @@ def save_outcome(outcome: RunOutcome, path: Path, evaluation: Evaluation, sweep:
     record = store.Record(
         config=cfg.to_dict(), status=outcome.status, sweep=sweep, axes=dict(axes or {}), reason=outcome.reason,
         diverged_at=outcome.diverged_at, metrics=evaluation.metrics, scoring=evaluation.scoring,
-        objective=objectives.get(cfg.model).describe(),
+        objective=objectives.get(cfg.model).describe(), metric_info=catalog.describe(evaluation.metrics),
         run={"device": outcome.device, "wall_time_s": outcome.wall_time, **(run or {})},
         provenance=store.provenance())
     trace = pd.DataFrame(outcome.trace, columns=outcome.diag_names).dropna(how="all")

@@ -18,6 +18,7 @@ from analysis.figures import save_figure
 from analysis.tables import latex_escape
 from cli import UsageError
 from engine import RunConfig
+from metrics import catalog
 from metrics.ring import toy_metrics
 
 GRID = [(nd, w) for w in (20, 100) for nd in (2, 8)]
@@ -56,13 +57,13 @@ def test_heatmap_colour_range_is_fixed_and_a_perfect_metric_gets_the_best_colour
         df = grid_frame(metric, values)
         fig = heatmaps.heatmap_figure(df, metric, "noise_dim", "width", n_modes=8)
         colours = cell_colours(fig)
-        lo, hi = heatmaps.SCALES[metric].limits(8)
+        lo, hi = catalog.get(metric).limits(8)
         norm = fig.axes[0].images[0].norm
         assert (norm.vmin, norm.vmax) == pytest.approx((lo, hi))
         if not callable(values):  # every cell perfect: every cell the best colour
             np.testing.assert_allclose(colours.reshape(-1, 4), np.tile(best, (colours[..., 0].size, 1)), atol=1e-6)
         matplotlib.pyplot.close(fig)
-    assert heatmaps.SCALES["modes_covered"].limits(8) == (0, 8) and heatmaps.SCALES["mode_kl"].limits(8)[1] == \
+    assert catalog.get("modes_covered").limits(8) == (0, 8) and catalog.get("mode_kl").limits(8)[1] == \
         pytest.approx(math.log(8))
 
 

@@ -46,6 +46,7 @@ def test_smoke_sweep_end_to_end_with_two_jobs(tmp_path, capsys):
         rec = read_record(c)
         assert rec.status == "ok" and rec.run["peak_rss_mb"] > 0 and rec.provenance["versions"]["torch"]
         assert set(rec.files) == RECORD_FILES - {"record.json"}
+        assert rec.metric_info["mmd2"]["scale"] == "log" and set(rec.metric_info) == set(rec.metrics)  # catalogued
     ds = dataset_dir(tmp_path)
     table = pd.read_csv(ds / "tables" / "cells.csv")
     assert len(table) == 8 and {"noise_dim", "width", "hq_fraction", "modes_covered", "success"} <= set(table)

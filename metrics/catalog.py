@@ -7,7 +7,7 @@ table headers, ``about`` for captions), which end is best, its scale and number 
 its fixed range given the data where it has one (a function of the data set's number of
 modes: heatmap colours never depend on the data), whether progress lines show it, which
 data it applies to (``toy`` mixtures, ``image`` data, or every run) and what its values
-are (reals, counts, or yes/no flags). Entries are registered by key as torch-fidelity
+are (reals, counts, yes/no flags, or categories such as a failure's type). Entries are registered by key as torch-fidelity
 registers its extractors (`register` refuses a key twice); their order is the order of
 table columns, figure panels and the report's heatmaps.
 
@@ -23,11 +23,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from metrics.ring import COVER_SHARE, HQ_RADIUS, MMD_SIGMAS, SUCCESS_RULE, SUCCESS_SPREAD
+from metrics.ring import COVER_SHARE, FAILURES, HQ_RADIUS, MMD_SIGMAS, SUCCESS_RULE, SUCCESS_SPREAD
 
 Best = Literal["high", "low", "centre"]  # centre: the middle of the fixed range (on the metric's scale)
 Limits = Callable[[int], tuple[float, float]]  # the fixed range given the data set's number of modes
-Values = Literal["real", "count", "flag"]  # a count's range ends at the number of modes; a flag is yes/no
+Values = Literal["real", "count", "flag", "category"]  # a count's range ends at the number of modes; a flag is
+# yes/no; a category is one of a few names (context only: never averaged)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class Metric:
         of its range's end (``8/8``), a number to three significant digits."""
         if self.values == "flag":
             return self.short if value else f"not {self.short}"
+        if self.values == "category":
+            return str(value)
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             return f"{self.short} n/a"
         if self.values == "count" and self.limits and n_modes:
@@ -159,12 +162,18 @@ register(Metric("modes_covered", "modes covered (PacGAN)", "modes (PacGAN)",
 register(Metric("hq_fraction", "high-quality fraction", "hq fraction",
                 f"High-quality fraction: samples within {HQ_RADIUS:g} standard deviations of their nearest mode",
                 "high", limits=_unit, progress=True, data="toy"))
-register(Metric("spread", "spread (data = 1)", "spread",
-                "Spread of the samples around their modes relative to the data (1 = the data's; above: a smear or "
-                "an over-dispersed fit, below: samples piled on the centres; undefined without a strictly covered "
-                "mode); the success rule accepts 1/sqrt 2..sqrt 2", "centre", "log", limits=lambda _: (1 / 8, 8.0),
-                band=(1 / SUCCESS_SPREAD, SUCCESS_SPREAD), ticks=(1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0),
-                progress=True, data="toy"))
+SPREAD_SCALE = dict(scale="log", limits=lambda _: (1 / 8, 8.0), band=(1 / SUCCESS_SPREAD, SUCCESS_SPREAD),
+                    ticks=(1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0), data="toy")
+register(Metric("spread", "spread, worst direction (data = 1)", "spread",
+                "Spread of the samples around their modes relative to the data, in the direction farthest from the "
+                "data's (1 = the data's; above: a smear or an over-dispersed fit, below: samples piled on the "
+                "centres; undefined without a strictly covered mode); the success rule accepts 1/sqrt 2..sqrt 2",
+                "centre", progress=True, **SPREAD_SCALE))
+for _direction, _words in (("tangential", "along the ring"), ("radial", "radially, towards and away from the "
+                           "ring's centre"), ("normal", "across the ring's plane (3-D rings)")):
+    register(Metric(f"spread_{_direction}", f"spread {_direction} (data = 1)", f"spread {_direction[:3]}.",
+                    f"Spread of the samples around their modes {_words}, relative to the data's in that direction",
+                    "centre", **SPREAD_SCALE))
 register(Metric("mode_kl", "mode KL from uniform (nats)", "mode KL",
                 "Mode KL: KL divergence (nats) of the high-quality samples' mode histogram from uniform; 0 is best, "
                 "log n_modes the worst", "low", limits=lambda n: (0.0, math.log(n)), data="toy"))
@@ -174,6 +183,9 @@ register(Metric("mmd2", "MMD$^2$ to true samples", "MMD^2",
                 ".2g", limits=lambda _: (1e-4, 2.0 * len(MMD_SIGMAS)), data="toy"))  # top: twice the kernel's max
 register(Metric("finite_fraction", "finite fraction", "finite fraction",
                 "Finite fraction: samples without a non-finite coordinate", "high", limits=_unit, data="toy"))
+register(Metric("failure", "failure type", "failure",
+                f"Why a run fails the success rule, the first that applies: {', '.join(FAILURES[1:])} (ok when it "
+                "succeeds; see metrics.ring)", None, progress=True, data="toy", values="category"))
 register(Metric("n_modes", "modes of the data", "modes", "The number of modes of the data set", None, fmt="d",
                 data="toy", values="count"))
 

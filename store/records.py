@@ -84,7 +84,8 @@ CHECKPOINT_DIR = ".checkpoints"
 LIVE_PREFIX = ".live-"
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 FINISHED = ("ok", "diverged")  # statuses that count as done; "crashed" records are retried
-SHARED_EXCLUDED = ("model", "dataset", "seed", "hp", "objective_version")  # config fields not part of a setting
+SHARED_EXCLUDED = ("model", "dataset", "seed", "hp", "objective_version",
+                   "objective_digest")  # config fields not part of a setting
 
 
 class DamagedRecord(Exception):

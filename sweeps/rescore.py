@@ -11,8 +11,9 @@ scores runs when they finish training (`sweeps.worker.EvaluateImages`,
 name (the same options as `sweeps.fid`; FID, KID, precision, recall and IS where
 meaningful), toy records with the ring metrics. The samples are the record's stored ones,
 or with ``--samples N`` N samples drawn from its stored generator
-(`sweeps.reuse.load_generator`; the first ``n_samples`` of them are the stored ones). Each record's ``metrics`` and ``scoring`` are replaced atomically
-through the store (`store.update`): its data files and checksums stay as they are, and
+(`sweeps.reuse.load_generator`; the first ``n_samples`` of them are the stored ones).
+Each record's ``metrics`` and ``scoring`` are replaced atomically through the store
+(`store.update`): its data files and checksums stay as they are, and
 ``scoring`` says when and by what command it was rescored (``rescored``) and, for runs with
 ``metrics_over_steps.csv``, which extractor scored those curves during training
 (``over_steps``: rescoring cannot score past generators). Then the FID and stability

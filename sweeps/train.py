@@ -205,10 +205,12 @@ def run(parser: Parser, args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     with tqdm(total=cfg.steps, desc=f"{cfg.model} on {cfg.dataset}", unit="step", file=sys.stderr) as bar:
         row, = run_task(task, device, progress=lambda done: bar.update(done - bar.n))
-    if row["status"] == "crashed" and not (cell.path / store.records.RECORD_FILE).is_file():
-        print(f"status: crashed: {row['reason']}")  # not even its crash record could be written
-    else:
+    if row["status"] != "crashed":
         print(summary(store.read(cell.path)))
+    else:  # said from its row: its crash record may not have been written (a full disk)
+        print(f"status: crashed: {row['reason']}")
+        if store.state(cell.path, cfg.key()) == "crashed":
+            print(f"record: {cell.path}")
     return crash_exit_code([row], "run")
 
 

@@ -56,7 +56,7 @@ EXTENSION = f"extension (the paper shows {PAPER_DATASET} only)"
 WIDE = 100  # "width >= 100"
 PAPER_GAN_FAILURES = ("collapse", "missed-modes", "off-modes")  # the paper's GAN failure: collapse, missed modes
 RESCORE = ("scored by an older metrics.ring (no failure type, no per-direction spread): rescore the stored samples "
-           "with python -m analysis.rescore RESULTS")
+           "with python -m sweeps.rescore RESULTS")
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_feature_args(parser: argparse.ArgumentParser, cache_default: str) -> None:
-    """How images are scored (`metrics.images`), the same in `sweeps.fid` and `analysis.rescore`:
+    """How images are scored (`metrics.images`), the same in `sweeps.fid` and `sweeps.rescore`:
     ``--features``, ``--fid-weights``, ``--extractor-epochs``, ``--kid-subset-size``, ``--cache-dir``."""
     from metrics.images import OfflineConfig
     parser.add_argument("--features", choices=["auto", "offline", "inception"], default="auto",

@@ -10,17 +10,22 @@ The field defaults below are the paper's ring setting and the one source of defa
 every command line.
 
 Code changes that change what a configuration trains into are part of its identity too:
-``engine_version`` (`ENGINE_VERSION`: the engine, networks and data) and
-``objective_version`` (the objective's ``version``) are filled in from the code, so records
-trained before such a change are never taken for records of the current code.
+``engine_version`` (`ENGINE_VERSION`: the engine, networks and data),
+``objective_version`` (the objective's ``version``) and ``objective_digest`` (a hash of the
+objective's own source file, built-in or plugin: any edit to it) are filled in from the
+code, so records trained before such a change are never taken for records of the current
+code.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import data
@@ -57,6 +62,7 @@ class RunConfig:
     hp: tuple[tuple[str, Any], ...] = field(default=())
     engine_version: int = field(default=ENGINE_VERSION, init=False)
     objective_version: int = field(default=0, init=False)
+    objective_digest: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
         for name, limit in LIMITS.items():
@@ -79,6 +85,7 @@ class RunConfig:
         object.__setattr__(self, "hp", tuple(sorted(hp.items())))
         object.__setattr__(self, "engine_version", ENGINE_VERSION)
         object.__setattr__(self, "objective_version", objectives.get(self.model).version)
+        object.__setattr__(self, "objective_digest", source_digest(objectives.get(self.model)))
 
     @property
     def kind(self) -> str:
@@ -132,6 +139,18 @@ def config_key(config: Mapping[str, Any], length: int = 16) -> str:
     Python writes them (so 1e-3 and 0.001 agree), independent of the process."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@functools.cache
+def source_digest(cls: type) -> str:
+    """The short SHA-256 of the file that defines ``cls`` ("" when it has none, e.g. a class
+    made in an interactive session). Read once per class, when a process first configures a
+    run of it: the code that process trains with, even if the file is edited meanwhile."""
+    try:
+        source = inspect.getsourcefile(cls)
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12] if source else ""
+    except (TypeError, OSError):
+        return ""
 
 
 def field_default(name: str) -> Any:

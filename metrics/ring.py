@@ -44,7 +44,7 @@ plane. For ``n`` generated samples and ``K`` modes:
   ``ok``; ``success`` is ``failure == "ok"``.
 
 The rules are stated in docs/analysis.md. Records store no metrics version:
-``python -m analysis.rescore`` recomputes these metrics from a record's stored samples.
+``python -m sweeps.rescore`` recomputes these metrics from a record's stored samples.
 Non-finite samples count as neither high quality nor assigned to any mode.
 """
 from __future__ import annotations

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT_DIR = ".checkpoints"
 LIVE_PREFIX = ".live-"
-SHARED_EXCLUDED = ("model", "dataset", "seed", "hp", "objective_version")  # config fields not part of a setting
+SHARED_EXCLUDED = ("model", "dataset", "seed", "hp", "objective_version", "objective_digest")  # not part of a setting
 
 
 def cell_label(axes: Mapping[str, Any]) -> str:

@@ -22,7 +22,7 @@ Precision and recall are computed in the same feature space (`metrics.images`).
 Long runs (`sweeps.longrun`): checkpoints every ``--checkpoint-minutes`` (a killed sweep
 rerun the same way resumes each run from its last one), ``--eval-every N`` for FID, KID,
 precision and recall over training steps (``metrics_over_steps.csv``, drawn by the
-report), ``--tensorboard`` for a live view. ``python -m analysis.rescore`` scores stored
+report), ``--tensorboard`` for a live view. ``python -m sweeps.rescore`` scores stored
 runs again, e.g. with ``--fid-weights``, without retraining.
 """
 from __future__ import annotations

@@ -16,8 +16,9 @@ import time
 import traceback
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,43 +47,48 @@ class Evaluation:
     files: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-class Evaluator(Protocol):
-    """Scores a finished run (``__call__``) and, during training, a sample of it (``over_steps``)."""
+class Evaluator:
+    """How a data kind's samples are scored (`score`): a finished run's final samples
+    (``__call__``), a sample during training (`sweeps.longrun`), stored samples again
+    (`sweeps.rescore`). One scoring, so the three agree."""
 
-    def __call__(self, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation: ...
+    def score(self, samples: np.ndarray, dataset: Any, seed: int, device: str) -> Evaluation:
+        """Metrics of ``samples`` of the run of ``seed`` (which seeds its reference data), how
+        they were made, and the samples in the form a record keeps."""
+        raise NotImplementedError
 
-    def over_steps(self, samples: np.ndarray, dataset: Any, config: RunConfig, device: str) -> dict[str, Any]: ...
+    def __call__(self, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
+        return self.score(outcome.samples, dataset, outcome.config.seed, device)
 
 
 @dataclass(frozen=True)
-class EvaluateSamples:
+class EvaluateSamples(Evaluator):
     """Mode metrics on toy data (`metrics.ring`); other data keep their samples unscored."""
 
-    def __call__(self, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
-        metrics = self.over_steps(outcome.samples, dataset, outcome.config, device)
-        return Evaluation(metrics, files={"samples": outcome.samples})
-
-    def over_steps(self, samples: np.ndarray, dataset: Any, config: RunConfig, device: str) -> dict[str, Any]:
-        return toy_metrics(samples, dataset, config.seed) if dataset.kind == "toy" else {}
+    def score(self, samples: np.ndarray, dataset: Any, seed: int, device: str) -> Evaluation:
+        return Evaluation(toy_metrics(samples, dataset, seed) if dataset.kind == "toy" else {},
+                          files={"samples": samples})
 
 
 evaluate_samples = EvaluateSamples()
 
 
 @dataclass(frozen=True)
-class EvaluateImages:
+class EvaluateImages(Evaluator):
     """FID/KID/IS/precision/recall of a run's samples as uint8 images (`metrics.images`),
-    which it keeps."""
+    which it keeps; a run that did not finish ``ok`` keeps its images unscored."""
 
     scoring: ImageScoring
 
-    def __call__(self, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
-        images = to_uint8(outcome.samples)
-        metrics = self.scoring(images, dataset.images_uint8(), device) if outcome.status == "ok" else {}
-        return Evaluation(metrics, self.scoring.describe(), {"images": images})
+    def score(self, samples: np.ndarray, dataset: Any, seed: int, device: str) -> Evaluation:
+        images = samples if samples.dtype == np.uint8 else to_uint8(samples)
+        return Evaluation(self.scoring(images, dataset.images_uint8(), device), self.scoring.describe(),
+                          {"images": images})
 
-    def over_steps(self, samples: np.ndarray, dataset: Any, config: RunConfig, device: str) -> dict[str, Any]:
-        return self.scoring(to_uint8(samples), dataset.images_uint8(), device)
+    def __call__(self, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
+        if outcome.status == "ok":
+            return super().__call__(outcome, dataset, device)
+        return Evaluation({}, self.scoring.describe(), {"images": to_uint8(outcome.samples)})
 
 
 @dataclass(frozen=True)
@@ -94,12 +100,18 @@ class Cell:
     path: Path
 
 
+Figures = Callable[[RunOutcome, Any, pd.DataFrame | None, Path], None]
+"""Draws a finished run's own figures: (outcome, data set, metrics over steps, the record's
+temporary folder to draw into). A module-level function, so a task can travel to a worker."""
+
+
 @dataclass(frozen=True)
 class Task:
     """One stack of cells trained together, and the plugins the worker must load first.
     Only the ``pending`` cells (indices into ``cells``) are scored and recorded; the others
     already have finished records and train along, so that every run of the stack computes
-    what it computes in an uninterrupted sweep."""
+    what it computes in an uninterrupted sweep. ``snapshot_steps`` and ``figures`` add a
+    single run's extras (`sweeps.train`): snapshots at those steps, figures in each record."""
 
     sweep: str
     cells: tuple[Cell, ...]
@@ -107,6 +119,8 @@ class Task:
     plugins: tuple[str, ...] = ()
     pending: tuple[int, ...] = ()
     long: LongRun = LongRun()
+    snapshot_steps: tuple[int, ...] = ()
+    figures: Figures | None = None
 
     def stack(self, index: int) -> dict[str, Any]:
         """What a record says about the stack it trained in (see `stack_info`)."""
@@ -169,10 +183,10 @@ def record_lost(task: Task, device: str, why: str) -> list[dict[str, Any]]:
     return record_crash(task, [task.cells[i] for i in task.pending], device, why, why, None, None)
 
 
-def run_task(task: Task, device: str) -> list[dict[str, Any]]:
+def run_task(task: Task, device: str, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Train one stack (from its checkpoint if a killed run left one, see `sweeps.longrun`),
     score and record each pending run, then remove the checkpoint; returns one result row
-    per pending cell."""
+    per pending cell. ``progress(steps done)`` follows the training."""
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     try:
@@ -183,17 +197,19 @@ def run_task(task: Task, device: str) -> list[dict[str, Any]]:
         dataset = data.get(configs[0].dataset)
         checkpoint = store.stack_checkpoint(task.cells[0].path, [c.key() for c in configs])
         stack = StackRun(configs, device, task.long, checkpoint, live,
-                         lambda samples, r: task.evaluate.over_steps(samples, dataset, configs[r], device),
-                         SampleView(dataset, [c.seed for c in configs]) if task.long.tensorboard else None)
-        stack.run()
+                         lambda samples, r: task.evaluate.score(samples, dataset, configs[r].seed, device).metrics,
+                         SampleView(dataset, [c.seed for c in configs]) if task.long.tensorboard else None,
+                         snapshot_steps=task.snapshot_steps)
+        stack.run(progress)
         outcomes = stack.trainer.outcomes()
         for i in task.pending:
             cell, outcome = task.cells[i], outcomes[i]
             evaluation = task.evaluate(outcome, stack.trainer.dataset, device)
-            rss = peak_rss_mb()
+            rss, curves = peak_rss_mb(), stack.curve(i)
+            figures = None if task.figures is None else partial(task.figures, outcome, stack.trainer.dataset, curves)
             save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes),
-                         {"stack": task.stack(i), "peak_rss_mb": rss, **stack.provenance()}, curves=stack.curve(i),
-                         tensorboard=live[i] if task.long.tensorboard else None)
+                         {"stack": task.stack(i), "peak_rss_mb": rss, **stack.provenance()}, extra=figures,
+                         curves=curves, tensorboard=live[i] if task.long.tensorboard else None)
             rows.append({"path": str(cell.path), "status": outcome.status, "reason": outcome.reason,
                          "metrics": evaluation.metrics, "wall": time.perf_counter() - t0, "rss": rss})
         stack.discard_checkpoint()
@@ -205,12 +221,13 @@ def run_task(task: Task, device: str) -> list[dict[str, Any]]:
 
 
 def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], evaluate: Callable[[str], Evaluator],
-                plugins: tuple[str, ...], max_stack: int, mixed_widths: bool = False,
-                long: LongRun = LongRun()) -> list[Task]:
+                plugins: tuple[str, ...], max_stack: int, mixed_widths: bool = False, long: LongRun = LongRun(),
+                snapshot_steps: Sequence[int] = (), figures: Figures | None = None) -> list[Task]:
     """The tasks of a sweep: its ``cells`` that can train together (equal
     `RunConfig.stack_key`; with ``mixed_widths``, as on GPUs, runs of every generator width
     too), in plan order, cut into consecutive stacks of at most ``max_stack``; one task per
-    stack with a ``pending`` cell (its finished members train along). Membership depends on
+    stack with a ``pending`` cell (its finished members train along), carrying ``long``,
+    ``snapshot_steps`` and ``figures`` (see `Task`). Membership depends on
     the cells, ``max_stack`` and the device kind alone (see the module docstring); a sweep
     with fewer stacks than workers leaves workers idle rather than change it.
 
@@ -230,4 +247,5 @@ def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], ev
         width = max(cell.config.width for cell in stack)
         return len(stack) * c.steps * (1 + critic) * (ArchConfig.critic_width ** 2 + width ** 2 / 4)
     todo = [(s, tuple(i for i, c in enumerate(s) if c in pending)) for s in sorted(stacks, key=cost, reverse=True)]
-    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx, long) for s, idx in todo if idx]
+    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx, long, tuple(snapshot_steps), figures)
+            for s, idx in todo if idx]

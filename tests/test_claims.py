@@ -178,7 +178,7 @@ def test_cells_beyond_the_papers_grid_are_left_out_when_it_is_whole():
 def test_records_without_failure_types_are_not_judged_and_crashes_count_as_their_status():
     old = [{k: v for k, v in r.items() if k != "failure"} for r in rows("gram")]
     v = judged(old)[GRAM_CLAIM]
-    assert v.verdict == "not run" and "python -m analysis.rescore" in v.measured
+    assert v.verdict == "not run" and "python -m sweeps.rescore" in v.measured
     crashed = rows("gram")
     crashed[0].update(status="crashed", failure=None, success=False)
     v = judged(crashed)[GRAM_CLAIM]

@@ -53,16 +53,18 @@ def test_a_killed_image_run_resumes_from_its_checkpoint_to_the_same_samples(tmp_
     60), rerun: it says where it resumes and ends with the uninterrupted run's samples,
     bit for bit; the checkpoint is gone once the record is written."""
     assert train.main([*IMAGE_RUN, "--out", str(tmp_path / "whole")]) == 0
+    whole, = store.record_dirs(tmp_path / "whole")
+    killed = tmp_path / "killed" / whole.relative_to(tmp_path / "whole")  # the same configuration's folder
     kill_after_first_checkpoint("sweeps.train", [*IMAGE_RUN, "--out", str(tmp_path / "killed")], tmp_path)
-    assert not (tmp_path / "killed").exists()
+    assert not list(store.record_dirs(tmp_path / "killed"))
     capsys.readouterr()
     assert train.main([*IMAGE_RUN, "--out", str(tmp_path / "killed")]) == 0
     step = resumed_step(capsys.readouterr().err)
     assert step in (20, 40)
-    assert (tmp_path / "killed/samples.npy").read_bytes() == (tmp_path / "whole/samples.npy").read_bytes()
-    record = store.read(tmp_path / "killed")
+    assert (killed / "samples.npy").read_bytes() == (whole / "samples.npy").read_bytes()
+    record = store.read(killed)
     assert record.status == "ok" and record.run["resumed_from_step"] == step
-    assert "resumed_from_step" not in store.read(tmp_path / "whole").run
+    assert "resumed_from_step" not in store.read(whole).run
     assert not list(tmp_path.rglob(".checkpoints/*"))
     assert not list(tmp_path.rglob(".tmp-*"))
 
@@ -92,22 +94,22 @@ RING = ["--models", "gram", "--steps", "30", "--batch", "64", "--widths", "20", 
 
 @pytest.mark.parametrize("damage", ["garbage", "another configuration's"])
 def test_an_unusable_checkpoint_is_ignored_with_one_line(damage, tmp_path, capsys):
-    out = tmp_path / "run"
-    assert train.main([*RING, "--out", str(out)]) == 0
+    assert train.main([*RING, "--out", str(tmp_path)]) == 0
+    out, = store.record_dirs(tmp_path)
     reference = (out / "samples.npy").read_bytes()
     cfg = RunConfig(model="gram", steps=30, batch=64, width=20, n_samples=500)
-    checkpoint = store.run_checkpoint(out, cfg.key())
+    checkpoint = store.stack_checkpoint(out, [cfg.key()])
     if damage == "garbage":
         checkpoint.parent.mkdir()
         checkpoint.write_bytes(b"not a checkpoint")
     else:  # a real checkpoint, of a run of 2 more steps, under this run's name
         other = StackRun([cfg.replace(steps=32)], "cpu", LongRun(checkpoint_steps=10),
-                         store.run_checkpoint(out, cfg.replace(steps=32).key()))
+                         store.stack_checkpoint(out, [cfg.replace(steps=32).key()]))
         other.trainer.train(10)
         other.save()
         other.checkpoint.rename(checkpoint)
     capsys.readouterr()
-    assert train.main([*RING, "--out", str(out)]) == 0
+    assert train.main([*RING, "--out", str(tmp_path), "--force"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "checkpoint" in line]
     why = "cannot be read" if damage == "garbage" else "was written for another members"
     assert len(lines) == 1 and "ignoring the checkpoint" in lines[0] and why in lines[0], lines

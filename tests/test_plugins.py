@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import objectives
+import store
 from sweeps.stability import main as stability
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +74,32 @@ def test_plugin_file_runs_through_the_stability_sweep(tmp_path, capsys, jobs):
     figure = matplotlib.image.imread(root / "figures" / "samples_moments.png")
     assert figure.ndim == 3 and min(figure.shape[:2]) > 100
     assert (root / "figures" / "heatmap_hq_fraction.png").is_file()
+
+
+def test_editing_a_plugin_file_trains_its_runs_again(tmp_path, capsys):
+    """A record's identity holds a digest of its objective's source file: the same sweep
+    run again trains nothing, but after a constant in the plugin changes (not a
+    hyperparameter, not its version) it trains again, replacing the old code's record."""
+    plugin = write(tmp_path / "moments.py", plugin_source("moments-edit"))
+    argv = ["--model", "moments-edit", "--plugin", str(plugin), "--preset", "smoke", "--noise-dims", "2",
+            "--widths", "20", "--samples", "300", "--no-figures", "--out", str(tmp_path / "out")]
+    assert stability(argv) == 0
+    run, = store.record_dirs(tmp_path / "out")
+    old, old_samples = store.read(run), (run / "samples.npy").read_bytes()
+    assert len(old.config["objective_digest"]) == 12
+    capsys.readouterr()
+    assert stability(argv) == 0
+    assert "1 cells (1 already finished), 0 stack(s) to train" in capsys.readouterr().err
+
+    plugin.write_text(plugin_source("moments-edit").replace("- x.std(1)", "- 0.5 * x.std(1)"))
+    objectives.registry.unregister("moments-edit")  # what a new process does: load the file as it is now
+    assert stability(argv) == 0
+    assert "1 cells (0 already finished), 1 stack(s) to train" in capsys.readouterr().err
+    new = store.read(run)
+    assert new.config["objective_digest"] != old.config["objective_digest"] and new.key != old.key
+    assert {k: v for k, v in new.config.items() if k != "objective_digest"} == \
+        {k: v for k, v in old.config.items() if k != "objective_digest"}
+    assert (run / "samples.npy").read_bytes() != old_samples  # the edited code trained it
 
 
 def test_plugin_module_by_dotted_name_loads_once(tmp_path, monkeypatch):

@@ -163,9 +163,9 @@ def test_trace_panels_pair_generator_and_critic_and_use_log_for_mmd():
 
 @pytest.mark.parametrize("model, sets, df", [("gram", ["--set", "df=2"], 2), ("gram", [], 10), ("gan", [], None)])
 def test_train_cli_writes_trace_and_process_figures(tmp_path, model, sets, df):
-    out = tmp_path / "run"
     assert train_main(["--model", model, *sets, "--steps", "30", "--batch", "64", "--width", "20", "--samples", "300",
-                       "--snapshot-steps", "0,10,30", "--threads", "1", "--out", str(out)]) == 0
+                       "--snapshot-steps", "0,10,30", "--threads", "1", "--out", str(tmp_path / "run")]) == 0
+    out, = store.record_dirs(tmp_path / "run")
     assert_png(out / "trace.png")
     assert_png(out / "process.png")
     snaps = store.load_snapshots(out)
@@ -181,9 +181,9 @@ def test_train_cli_writes_trace_and_process_figures(tmp_path, model, sets, df):
 
 
 def test_train_cli_without_snapshots_writes_no_process_figure(tmp_path):
-    out = tmp_path / "run"
     assert train_main(["--model", "mmdnet", "--steps", "10", "--batch", "32", "--width", "20", "--samples", "200",
-                       "--threads", "1", "--out", str(out)]) == 0
+                       "--threads", "1", "--out", str(tmp_path / "run")]) == 0
+    out, = store.record_dirs(tmp_path / "run")
     assert_png(out / "trace.png")
     assert not (out / "process.png").exists() and not (out / "snapshots.npz").exists()
     with pytest.raises(SystemExit) as exc:  # no snapshots: a one-line error, not a traceback

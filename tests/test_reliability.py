@@ -314,20 +314,20 @@ def dead_pid() -> int:
 
 
 def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path):
-    """What a killed `sweeps.train` left beside its --out goes on the next run of that --out;
-    a temporary file of a writer that still runs, or of another run, stays."""
+    """What a killed `sweeps.train` left below its results root goes on the next run into
+    that root, as in the sweeps; a temporary file of a writer that still runs stays."""
     host = files.HOST
-    dead = tmp_path / f".tmp-{host}.{dead_pid()}-0000aaaa-run"
-    alive = tmp_path / f".tmp-{host}.{os.getpid()}-0000bbbb-run"
-    other = tmp_path / f".tmp-{host}.{dead_pid()}-0000cccc-other"
-    for d in (dead, alive, other):
-        d.mkdir()
+    entry = tmp_path / "train" / "steps5_batch16_000000" / "ring2d" / "mmdnet_000000" / "default"
+    dead = entry / f".tmp-{host}.{dead_pid()}-0000aaaa-seed0"
+    alive = entry / f".tmp-{host}.{os.getpid()}-0000bbbb-seed0"
+    for d in (dead, alive):
+        d.mkdir(parents=True)
         (d / "samples.npy").write_bytes(b"half")
     assert train.main(["--models", "mmdnet", "--steps", "5", "--batch", "16", "--width", "8", "--samples", "100",
-                       "--out", str(tmp_path / "run")]) == 0
-    assert not dead.exists() and alive.exists() and other.exists()
-    assert store.read(tmp_path / "run").run["stack"] == {"size": 1, "index": 0,
-                                                         "members": [store.read(tmp_path / "run").key]}
+                       "--out", str(tmp_path)]) == 0
+    assert not dead.exists() and alive.exists()
+    run, = store.record_dirs(tmp_path)
+    assert store.read(run).run["stack"] == {"size": 1, "index": 0, "members": [store.read(run).key]}
 
 
 def test_a_full_disk_gives_one_line_per_cell_not_a_traceback(tmp_path, monkeypatch, capsys):
@@ -345,13 +345,15 @@ def test_a_full_disk_gives_one_line_per_cell_not_a_traceback(tmp_path, monkeypat
 
 
 def test_a_full_disk_ends_a_single_run_with_one_line(tmp_path, monkeypatch, capsys):
+    """As a sweep's cell: the record, then its crash record, fail; one status line, exit code 1."""
     monkeypatch.setattr(store, "write", disk_full)
-    with pytest.raises(SystemExit) as exc:
-        train.main(["--models", "mmdnet", "--steps", "5", "--batch", "16", "--width", "8", "--samples", "100",
-                    "--out", str(tmp_path / "run")])
-    assert exc.value.code == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == f"python -m sweeps.train: error: No space left on device writing {tmp_path / 'run'}"
+    assert train.main(["--models", "mmdnet", "--steps", "5", "--batch", "16", "--width", "8", "--samples", "100",
+                       "--out", str(tmp_path / "run")]) == 1
+    out, err = capsys.readouterr()
+    status, = [line for line in out.splitlines() if line.startswith("status:")]
+    assert status.startswith("status: crashed: OSError: [Errno 28] No space left on device")
+    assert "its crash record could not be written either (No space left on device)" in status
+    assert "Traceback" not in out + err and not list(tmp_path.rglob(".tmp-*"))
 
 
 def test_a_failed_extractor_save_leaves_no_temporary_file(tmp_path, monkeypatch):
@@ -412,7 +414,6 @@ BAD = [  # command, arguments ({t}: the test's folder, {file}: a file in it), wh
     ("sweeps.train", ["--out", "{t}/" + "x" * 250], "is too long"),
     ("sweeps.stability", [*SWEEP, "--out", "{t}/" + "x" * 250], "is too long"),
     ("sweeps.bench", ["--out", "{t}/" + "x" * 250], "is too long"),
-    ("sweeps.train", ["--out", "{t}"], "is not a record directory"),
     ("sweeps.fid", [*FID, "--cache-dir", "{file}", "--out", "{t}/out"], "is a file"),
     ("sweeps.stability", [*SWEEP, "--backend", "dask", "--scheduler", "tcp://"], "cannot use the Dask scheduler"),
     ("sweeps.stability", [*SWEEP, "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9"],

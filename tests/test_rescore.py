@@ -1,5 +1,5 @@
 """Scoring during and after training: an image sweep with --eval-every stores FID over
-steps and precision/recall, draws the curves; analysis.rescore reproduces the stored
+steps and precision/recall, draws the curves; sweeps.rescore reproduces the stored
 metrics exactly with the same extractor and rewrites records through the store;
 load_generator gives back a record's samples."""
 import json
@@ -10,8 +10,8 @@ import pytest
 
 import store
 from analysis.curves import main as curves_main
-from analysis.rescore import main as rescore
-from analysis.reuse import load_generator
+from sweeps.rescore import main as rescore
+from sweeps.reuse import load_generator
 
 EXTRACTOR = ["--kid-subset-size", "100", "--extractor-epochs", "1"]
 
@@ -99,3 +99,17 @@ def test_rescore_refuses_bad_input_with_one_line(tmp_path, capsys):
         assert exc.value.code == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_analysis_only_reads_records():
+    """Records are written by the execution layer (sweeps/) through the store; no module of
+    analysis/ writes or updates one."""
+    import ast
+    from pathlib import Path
+    writers = {"write", "update", "save_checkpoint"}
+    root = Path(__file__).resolve().parents[1] / "analysis"
+    calls = [f"{path.name}:{node.lineno}" for path in sorted(root.rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
+             and node.attr in writers and isinstance(node.value, ast.Name) and node.value.id == "store"]
+    assert calls == []
+    assert not (root / "rescore.py").exists() and not (root / "reuse.py").exists()

@@ -1,17 +1,19 @@
 """Rescore stored runs without retraining, and rewrite their tables.
 
-    python -m analysis.rescore results/ --fid-weights ~/weights/weights-inception-2015-12-05-6726825d.pth
-    python -m analysis.rescore results/fid --features offline --kid-subset-size 500
-    python -m analysis.rescore results/stability            # ring metrics again (after a metrics change)
-    python -m analysis.rescore results/fid --samples 20000  # 20,000 fresh samples from each generator
+    python -m sweeps.rescore results/ --fid-weights ~/weights/weights-inception-2015-12-05-6726825d.pth
+    python -m sweeps.rescore results/fid --features offline --kid-subset-size 500
+    python -m sweeps.rescore results/stability            # ring metrics again (after a metrics change)
+    python -m sweeps.rescore results/fid --samples 20000  # 20,000 fresh samples from each generator
 
-Every finished (``ok``) record below RESULTS is scored again: image records with the
-feature extractor the options name (the same options as `sweeps.fid`; FID, KID,
-precision, recall and IS where meaningful), toy records with the ring metrics. The
-samples are the record's stored ones, or with ``--samples N`` N samples drawn from its
-stored generator (`analysis.reuse.load_generator`; the first ``n_samples`` of them are
-the stored ones). Each record's ``metrics`` and ``scoring`` are replaced atomically
-through the store (`store.update`): its data files and checksums stay as they are, and
+Every finished (``ok``) record below RESULTS is scored again by the evaluation that
+scores runs when they finish training (`sweeps.worker.EvaluateImages`,
+`sweeps.worker.EvaluateSamples`): image records with the feature extractor the options
+name (the same options as `sweeps.fid`; FID, KID, precision, recall and IS where
+meaningful), toy records with the ring metrics. The samples are the record's stored ones,
+or with ``--samples N`` N samples drawn from its stored generator
+(`sweeps.reuse.load_generator`; the first ``n_samples`` of them are the stored ones).
+Each record's ``metrics`` and ``scoring`` are replaced atomically through the store
+(`store.update`): its data files and checksums stay as they are, and
 ``scoring`` says when and by what command it was rescored (``rescored``) and, for runs with
 ``metrics_over_steps.csv``, which extractor scored those curves during training
 (``over_steps``: rescoring cannot score past generators). Then the FID and stability
@@ -34,15 +36,15 @@ from tqdm import tqdm
 import store
 from analysis import fid_table, stability
 from analysis.frames import scan
-from analysis.reuse import load_generator
 from cli import (Parser, UsageError, add_data_args, add_feature_args, check_counts, check_device, check_feature_args,
                  clean_exit, fail, open_dataset, scoring_from_args)
-from data.images import to_uint8
-from metrics.ring import toy_metrics
+from sweeps.reuse import load_generator
+from sweeps.worker import EvaluateImages, Evaluator, evaluate_samples
+
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m analysis.rescore", description=__doc__.split("\n\n")[0],
-               epilog="See the module docstring (python -c 'import analysis.rescore; help(analysis.rescore)').")
+    p = Parser(prog="python -m sweeps.rescore", description=__doc__.split("\n\n")[0],
+               epilog="See the module docstring (python -c 'import sweeps.rescore; help(sweeps.rescore)').")
     p.add_argument("results", type=Path, help="results root, a sweep's directory, a setting's, or one record's")
     add_feature_args(p, "RESULTS/fid/cache, next to the sweeps' own")
     add_data_args(p)
@@ -72,32 +74,31 @@ def samples_of(record: store.Record, n: int | None, device: str) -> np.ndarray:
 
 def rescore(records: list[store.Record], args: argparse.Namespace) -> list[tuple[store.Record, dict[str, Any]]]:
     """Score every record again and store the result; returns (record as it was, new metrics)."""
-    datasets, scorings, done = {}, {}, []
+    datasets: dict[str, Any] = {}
+    evaluators: dict[str, Evaluator] = {}
     cache = args.cache_dir or default_cache(args.results)
     for r in records:  # every data set and extractor is checked before any record changes
         name = r.config["dataset"]
         if name not in datasets:
             datasets[name] = open_dataset(name, args.data_root, args.download)
+            evaluators[name] = evaluate_samples
             if datasets[name].kind == "image":
                 store.ensure_writable(cache)
-                scorings[name] = scoring_from_args(args, datasets[name], store.dataset_dir(name), cache)
+                evaluators[name] = EvaluateImages(scoring_from_args(args, datasets[name], store.dataset_dir(name),
+                                                                    cache))
     provenance = store.provenance()
+    done = []
     for r in tqdm(records, desc="rescoring", unit="run", file=sys.stderr):
         name = r.config["dataset"]
-        samples = samples_of(r, args.samples, args.device)
-        if name in scorings:
-            images = samples if samples.dtype == np.uint8 else to_uint8(samples)
-            metrics = scorings[name](images, datasets[name].images_uint8(), args.device)
-            scoring = scorings[name].describe()
-        else:
-            metrics, scoring = toy_metrics(samples, datasets[name], r.seed), {}
-        scoring["rescored"] = provenance
-        scoring["samples"] = "stored" if args.samples is None else f"{args.samples} drawn from generator.pt"
+        evaluation = evaluators[name].score(samples_of(r, args.samples, args.device), datasets[name], r.seed,
+                                            args.device)
+        scoring = {**evaluation.scoring, "rescored": provenance,
+                   "samples": "stored" if args.samples is None else f"{args.samples} drawn from generator.pt"}
         if store.load_curves(r.path) is not None:
             scoring["over_steps"] = r.scoring.get("over_steps") or {k: r.scoring[k] for k in
                                                                     ("features", "features_key") if k in r.scoring}
-        store.update(r.path, metrics=metrics, scoring=scoring)
-        done.append((r, metrics))
+        store.update(r.path, metrics=evaluation.metrics, scoring=scoring)
+        done.append((r, evaluation.metrics))
     return done
 
 

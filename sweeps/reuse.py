@@ -1,6 +1,6 @@
 """Reuse a stored run: rebuild its generator from the record and draw samples.
 
-    >>> from analysis.reuse import load_generator
+    >>> from sweeps.reuse import load_generator
     >>> g = load_generator("results/fid/steps500_batch64_1a2b3c/mnist5k/gram_4f5e6d/arch=dcgan/seed0")
     >>> x = g.sample(1_000)            # float array (1000, 1, 32, 32) in the data's range
     >>> images = g.images(1_000)       # uint8 (1000, 1, 32, 32), as sweeps.fid scores them

@@ -13,7 +13,7 @@ from store.checkpoints import DamagedCheckpoint, load_checkpoint, remove_checkpo
 from store.layout import (cell_label, dataset_dir, live_dir, run_checkpoint, setting_dir, setting_dir_of,
                           stack_checkpoint, sweep_dir)
 from store.outputs import check_names, ensure_record_target, ensure_writable
-from store.provenance import provenance, source
+from store.provenance import Source, adopt, provenance, source
 from store.records import (FORMAT, DamagedRecord, FinishedRecordStands, Record, load_curves, load_samples,
                            load_snapshots, load_trace, read, record_dirs, scan, state, update, write)
 
@@ -21,4 +21,5 @@ __all__ = ["FORMAT", "DamagedCheckpoint", "DamagedRecord", "FinishedRecordStands
            "check_names", "clean_partial", "dataset_dir", "ensure_record_target", "ensure_writable", "live_dir",
            "load_checkpoint", "load_curves", "load_samples", "load_snapshots", "load_trace", "provenance", "read",
            "record_dirs", "remove_checkpoint", "run_checkpoint", "save_checkpoint", "scan", "setting_dir",
-           "setting_dir_of", "stack_checkpoint", "source", "state", "sweep_dir", "update", "write", "write_text"]
+           "setting_dir_of", "stack_checkpoint", "Source", "adopt", "source", "state", "sweep_dir", "update", "write",
+           "write_text"]

@@ -3,16 +3,13 @@ commit and the files that differed from it).
 
 The code is read from git once per process, on the first request (`source`; a command
 asks at its start), never at import, and kept: a long sweep stamps every record with the
-commit it started with, not with commits made while it trained. The answer is handed to
-the worker processes a command starts later through the environment (`SOURCE_ENV`), so
-they stamp the same commit as their parent.
+commit it started with, not with commits made while it trained. The answer travels to
+worker processes in each task (`sweeps.worker.Task.source`), and a worker `adopt`s it, so
+its records name the same commit as the command that started them.
 """
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
-import os
 import platform
 import subprocess
 import sys
@@ -23,8 +20,6 @@ from typing import Any
 
 import torch
 
-SOURCE_ENV = "GRAMHARNESS_SOURCE"  # the parent process's `Source`, as JSON
-_MAX_ENV_BYTES = 32_000  # a larger answer is not handed down (an environment string has a size limit)
 
 
 @dataclass(frozen=True)
@@ -36,25 +31,26 @@ class Source:
     dirty: tuple[str, ...] | None
 
 
-@functools.cache
+_SOURCE: Source | None = None  # this process's answer, once asked (or adopted)
+
+
 def source() -> Source:
-    """The code this process runs, read on the first call and the same ever after (or the
-    parent's answer, when a process of the harness started this one after asking)."""
-    inherited = os.environ.get(SOURCE_ENV)
-    if inherited:
-        try:
-            data = json.loads(inherited)
-            return Source(data["commit"], None if data["dirty"] is None else tuple(data["dirty"]))
-        except (ValueError, KeyError, TypeError):
-            pass  # not ours: read git instead
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "-z")
-    found = Source((commit.strip() or None) if commit else None,
-                   None if status is None else tuple(dirty_paths(status)))
-    text = json.dumps({"commit": found.commit, "dirty": found.dirty})
-    if len(text) <= _MAX_ENV_BYTES:
-        os.environ[SOURCE_ENV] = text
-    return found
+    """The code this process runs, read from git on the first call and the same ever after
+    (or the answer a parent process handed to this one, see `adopt`)."""
+    global _SOURCE
+    if _SOURCE is None:
+        commit = _git("rev-parse", "HEAD")
+        status = _git("status", "--porcelain", "-z")
+        _SOURCE = Source((commit.strip() or None) if commit else None,
+                         None if status is None else tuple(dirty_paths(status)))
+    return _SOURCE
+
+
+def adopt(found: Source) -> None:
+    """Name ``found`` (the command's `source`, carried by a task) as this worker process's
+    code, so its records name the commit the command started with."""
+    global _SOURCE
+    _SOURCE = found
 
 
 def dirty_paths(porcelain: str) -> list[str]:

@@ -227,7 +227,6 @@ class Sweep:
             print(f"{along} finished {self.unit}(s) train again with the unfinished {self.unit}s of their stack, "
                   "so every run computes what it computes in an uninterrupted sweep; their records are kept",
                   file=sys.stderr)
-        store.source()  # the code every record of this sweep names: read now, before training, and kept
         t0 = time.perf_counter()
         results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost)
         if pending:

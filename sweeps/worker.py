@@ -111,7 +111,8 @@ class Task:
     Only the ``pending`` cells (indices into ``cells``) are scored and recorded; the others
     already have finished records and train along, so that every run of the stack computes
     what it computes in an uninterrupted sweep. ``snapshot_steps`` and ``figures`` add a
-    single run's extras (`sweeps.train`): snapshots at those steps, figures in each record."""
+    single run's extras (`sweeps.train`): snapshots at those steps, figures in each record.
+    ``source`` is the code the command started with, read when the tasks are made."""
 
     sweep: str
     cells: tuple[Cell, ...]
@@ -121,6 +122,7 @@ class Task:
     long: LongRun = LongRun()
     snapshot_steps: tuple[int, ...] = ()
     figures: Figures | None = None
+    source: store.Source | None = None  # the command's code (`store.source`), which its records name
 
     def stack(self, index: int) -> dict[str, Any]:
         """What a record says about the stack it trained in (see `stack_info`)."""
@@ -190,6 +192,8 @@ def run_task(task: Task, device: str, progress: Callable[[int], None] | None = N
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     try:
+        if task.source is not None:
+            store.adopt(task.source)
         for plugin in task.plugins:
             objectives.load_plugin(plugin)
         configs = [c.config for c in task.cells]
@@ -247,5 +251,6 @@ def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], ev
         width = max(cell.config.width for cell in stack)
         return len(stack) * c.steps * (1 + critic) * (ArchConfig.critic_width ** 2 + width ** 2 / 4)
     todo = [(s, tuple(i for i, c in enumerate(s) if c in pending)) for s in sorted(stacks, key=cost, reverse=True)]
-    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx, long, tuple(snapshot_steps), figures)
+    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx, long, tuple(snapshot_steps), figures,
+                 store.source())
             for s, idx in todo if idx]

@@ -12,7 +12,7 @@ import pytest
 
 import store
 from engine import RunConfig
-from store.provenance import SOURCE_ENV, dirty_paths
+from store.provenance import dirty_paths
 from sweeps import fid, stability, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,32 +107,37 @@ esac
 """
 
 
-def test_git_is_asked_on_the_first_request_not_at_import_and_once_per_process_tree(tmp_path):
+def test_git_is_asked_on_the_first_request_not_at_import_and_once_per_process(tmp_path):
     """With a git that logs its calls: importing the store and the commands runs no git; the
-    first provenance asks twice (commit, status), later ones not at all, and a process
-    started afterwards (a sweep's worker) names the same code without asking."""
+    first provenance asks twice (commit, status), later ones not at all."""
     (tmp_path / "git").write_text(FAKE_GIT)
     (tmp_path / "git").chmod(0o755)
     log = tmp_path / "calls"
-    env = {k: v for k, v in os.environ.items() if k != SOURCE_ENV}
-    env.update(PATH=f"{tmp_path}:{env['PATH']}", GIT_LOG=str(log), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}", GIT_LOG=str(log), PYTHONPATH=str(ROOT))
     script = """
-import pathlib, subprocess, sys
+import pathlib, sys
 import store, sweeps.stability, sweeps.train
 log = pathlib.Path(sys.argv[1])
 assert not log.exists(), log.read_text()
 a, b = store.provenance(), store.provenance()
-child = subprocess.run([sys.executable, "-c", "import store; p = store.provenance(); "
-                        "print(p['git_commit'], p['git_dirty_files'])"], capture_output=True, text=True, check=True)
 print(a["git_commit"], a["git_dirty"], a["git_dirty_files"], b["git_commit"])
-print(child.stdout.strip())
 """
     res = subprocess.run([sys.executable, "-c", script, str(log)], env=env, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     commit = "0123456789abcdef0123456789abcdef01234567"
-    assert res.stdout.splitlines() == [f"{commit} True ['store/records.py', 'notes.txt'] {commit}",
-                                       f"{commit} ['store/records.py', 'notes.txt']"]
+    assert res.stdout.splitlines() == [f"{commit} True ['store/records.py', 'notes.txt'] {commit}"]
     assert log.read_text().splitlines() == ["rev-parse HEAD", "status --porcelain -z"]
+
+
+def test_a_worker_names_the_code_its_command_started_with(tmp_path, monkeypatch):
+    """The source travels in each task: a worker process that adopts it stamps that commit,
+    whatever its own git would say."""
+    started = store.Source("0" * 40, ("notes.txt",))
+    monkeypatch.setattr(importlib.import_module("store.provenance"), "_SOURCE", None)
+    monkeypatch.setattr(importlib.import_module("store.provenance"), "_git", lambda *args: "a later commit\n")
+    store.adopt(started)
+    prov = store.provenance()
+    assert (prov["git_commit"], prov["git_dirty_files"]) == ("0" * 40, ["notes.txt"])
 
 
 def crash(cfg: RunConfig) -> store.Record:

@@ -20,13 +20,14 @@ import pandas as pd
 
 from analysis.frames import axis_name, levels
 from analysis.stats import mean_std, welch_p, wilson
+from core import paper
 from metrics.ring import SUCCESS_RULE, SUCCESS_SPREAD
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
 GAN, MMDNET, MMDGAN, GRAM = "gan", "mmdnet", "mmdgan", "gram"  # registry names of the paper's objectives
 PAPER_MODELS = {GAN: "GAN", MMDNET: "MMD-net", MMDGAN: "MMD-GAN", GRAM: "GRAM-net"}
-PAPER_GRID = {"noise_dim": [2, 4, 8, 16], "width": [20, 100, 200]}
-PAPER_STEPS = 10_500
+PAPER_GRID = paper.RING_GRID
+PAPER_STEPS = paper.RING_STEPS
 PAPER_RING = (f"the paper's grid (noise dimensions 2, 4, 8, 16 x widths 20, 100, 200), one seed per cell, "
               f"{PAPER_STEPS:,} generator steps")
 PAPER_FID = {  # Table 1: (arch, dataset) -> objective -> (mean, std) over runs

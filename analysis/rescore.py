@@ -23,34 +23,30 @@ rescored numbers equal the stored ones exactly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 import store
 from analysis import fid_table, stability
 from analysis.frames import scan
-from analysis.reuse import load_generator
-from cli import (Parser, UsageError, add_data_args, add_feature_args, check_counts, check_device, check_feature_args,
-                 clean_exit, fail, open_dataset, scoring_from_args)
-from data.images import to_uint8
-from metrics.ring import toy_metrics
+from analysis.inputs import data_root_env, image_scoring, open_dataset
+from cli import Parser, UsageError, check_device, clean_exit, fail
+from cli.options import add_options
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m analysis.rescore", description=__doc__.split("\n\n")[0],
                epilog="See the module docstring (python -c 'import analysis.rescore; help(analysis.rescore)').")
-    p.add_argument("results", type=Path, help="results root, a sweep's directory, a setting's, or one record's")
-    add_feature_args(p, "RESULTS/fid/cache, next to the sweeps' own")
-    add_data_args(p)
-    p.add_argument("--samples", type=int, help="score this many samples drawn from each stored generator instead "
-                                               "of the stored samples")
-    p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the sweeps' workers)")
-    p.add_argument("--no-figures", action="store_true", help="rewrite the tables only")
+    add_options(p, "results", "features", "fid_weights", "extractor_epochs", "kid_subset_size", "cache_dir",
+                "data_root", "download", "samples", "devices", "threads", "no_figures", one=("devices",),
+                shown={"cache_dir": "RESULTS/fid/cache, next to the sweeps' own", "samples": "the stored ones"},
+                notes={"results": "or one record's", "samples": "here: draw this many from each stored generator "
+                                                                "and score them instead of the stored samples",
+                       "no_figures": "rewrite the tables only"})
     return p
 
 
@@ -67,11 +63,14 @@ def default_cache(results: Path) -> Path:
 
 def samples_of(record: store.Record, n: int | None, device: str) -> np.ndarray:
     """The record's stored samples, or ``n`` fresh ones from its generator."""
+    from analysis.reuse import load_generator
     return store.load_samples(record.path) if n is None else load_generator(record.path, device).sample(n)
 
 
 def rescore(records: list[store.Record], args: argparse.Namespace) -> list[tuple[store.Record, dict[str, Any]]]:
     """Score every record again and store the result; returns (record as it was, new metrics)."""
+    from data.images import to_uint8
+    from metrics.ring import toy_metrics
     datasets, scorings, done = {}, {}, []
     cache = args.cache_dir or default_cache(args.results)
     for r in records:  # every data set and extractor is checked before any record changes
@@ -80,14 +79,14 @@ def rescore(records: list[store.Record], args: argparse.Namespace) -> list[tuple
             datasets[name] = open_dataset(name, args.data_root, args.download)
             if datasets[name].kind == "image":
                 store.ensure_writable(cache)
-                scorings[name] = scoring_from_args(args, datasets[name], store.dataset_dir(name), cache)
+                scorings[name] = image_scoring(args, datasets[name], store.dataset_dir(name), cache)
     provenance = store.provenance()
     for r in tqdm(records, desc="rescoring", unit="run", file=sys.stderr):
         name = r.config["dataset"]
-        samples = samples_of(r, args.samples, args.device)
+        samples = samples_of(r, args.samples, args.devices)
         if name in scorings:
             images = samples if samples.dtype == np.uint8 else to_uint8(samples)
-            metrics = scorings[name](images, datasets[name].images_uint8(), args.device)
+            metrics = scorings[name](images, datasets[name].images_uint8(), args.devices)
             scoring = scorings[name].describe()
         else:
             metrics, scoring = toy_metrics(samples, datasets[name], r.seed), {}
@@ -116,18 +115,16 @@ def summary(done: list[tuple[store.Record, dict[str, Any]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    os.environ.update(data_root_env(args.data_root))  # the stored generators open their data sets by name
     with clean_exit(parser.prog, "; records rescored so far keep their new metrics, the others their old"):
         try:
             if not args.results.exists():
                 raise UsageError(f"{args.results} does not exist")
-            check_feature_args(args)
-            check_counts(threads=args.threads)
-            args.device = str(check_device(args.device))
-            if args.samples is not None and args.samples < 1:
-                raise UsageError("--samples must be at least 1")
+            args.devices = str(check_device(args.devices))
             records = [r for r in scan(args.results, parser.prog)[0] if r.status == "ok"]
             if not records:
                 raise UsageError(f"no finished records below {args.results}")
+            import torch
             torch.set_num_threads(args.threads)
             done = rescore(records, args)
         except (UsageError, PermissionError) as err:

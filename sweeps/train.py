@@ -18,75 +18,43 @@ ring metrics over training steps (``metrics_over_steps.csv``, drawn as
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tqdm import tqdm
+from cli import Parser, UsageError, check_device, clean_exit, fail
+from cli.options import add_options
 
-import store
-from analysis.figures import save_scatter
-from analysis.curves import save_curves
-from analysis.process import config_title, save_process
-from analysis.traces import write_traces
-from cli import (Parser, UsageError, add_data_args, add_models_arg, add_out_arg, add_plugin_arg, check_counts,
-                 check_device, clean_exit, fail, load_plugins, open_dataset, parse_int_list, parse_models,
-                 parse_overrides)
-from engine import RunConfig, field_default
-from metrics.ring import reference_samples
-from sweeps.longrun import SampleView, StackRun, add_long_run_args, long_run_from_args
-from sweeps.worker import evaluate_samples, save_outcome, stack_info
+if TYPE_CHECKING:
+    from engine import RunConfig
 
-DEFAULT = field_default
+RUN_OPTIONS = {"models": "model", "dataset": "dataset", "arch": "arch", "noise_dims": "noise_dim", "widths": "width",
+               "depth": "depth", "steps": "steps", "batch": "batch", "seeds": "seed", "noise": "noise",
+               "samples": "n_samples"}  # option -> RunConfig field
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m sweeps.train", description=__doc__.split("\n\n")[0],
                epilog="Hyperparameters default to the paper's per objective and data kind "
                       "(see objectives/*.py); override any with --set KEY=VALUE.")
-    add_models_arg(p, DEFAULT("model"), single=True)
-    p.add_argument("--dataset", default=DEFAULT("dataset"),
-                   help=f"data set, e.g. ring2d, ring3d, grid, mnist5k (default {DEFAULT('dataset')})")
-    p.add_argument("--arch", default=DEFAULT("arch"), help=f"network architecture (default {DEFAULT('arch')})")
-    p.add_argument("--noise-dims", "--noise-dim", dest="noise_dim", type=int, default=DEFAULT("noise_dim"),
-                   help=f"generator noise dimension (default {DEFAULT('noise_dim')})")
-    p.add_argument("--widths", "--width", dest="width", type=int, default=DEFAULT("width"),
-                   help=f"generator hidden width (default {DEFAULT('width')})")
-    p.add_argument("--depth", type=int, default=DEFAULT("depth"),
-                   help=f"generator hidden layers (default {DEFAULT('depth')})")
-    p.add_argument("--steps", type=int, default=DEFAULT("steps"),
-                   help=f"generator steps (default {DEFAULT('steps')} = 35 epochs of 60k points at batch 200)")
-    p.add_argument("--batch", type=int, default=DEFAULT("batch"),
-                   help=f"batch size, real and generated (default {DEFAULT('batch')})")
-    p.add_argument("--seed", type=int, default=DEFAULT("seed"),
-                   help="seed for data, init, noise and batches (default 0)")
-    p.add_argument("--noise", default=DEFAULT("noise"), choices=["normal", "uniform"],
-                   help=f"noise distribution (default {DEFAULT('noise')})")
-    p.add_argument("--samples", type=int, default=DEFAULT("n_samples"),
-                   help=f"samples drawn at the end (default {DEFAULT('n_samples')})")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter, e.g. lr=5e-4")
-    p.add_argument("--snapshot-steps", default="",
-                   help="comma list of steps at which to store samples and projected points "
-                        "(snapshots.npz; 0 = before training), e.g. 0,500,3000")
-    p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (default 1, fastest for these small networks)")
-    add_data_args(p)
-    add_out_arg(p, None, "record directory (default results/runs/<model>-<dataset>-nz<N>-w<W>-s<seed>); an existing "
-                         "record there is replaced, any other existing file or folder is refused")
-    add_plugin_arg(p)
-    add_long_run_args(p)
+    add_options(p, *RUN_OPTIONS, "set", "snapshot_steps", "devices", "threads", "data_root", "download", "out",
+                "plugin", "checkpoint_minutes", "checkpoint_steps", "eval_every", "eval_samples", "tensorboard",
+                "log_every", "images_every", one=("models", "dataset", "arch", "noise_dims", "widths", "seeds",
+                                                  "devices"),
+                shown={"out": "results/runs/<model>-<dataset>-nz<N>-w<W>-s<seed>"},
+                notes={"out": "the record directory: an existing record there is replaced, any other existing file "
+                              "or folder is refused"})
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Validate the arguments into a `RunConfig`; bad input raises `UsageError`."""
-    load_plugins(args.plugin)
-    model, = parse_models(args.models, single=True)
+    """Validate the arguments into a `RunConfig` (unset options: its defaults); bad input
+    raises `UsageError`."""
+    from engine import RunConfig
+    given = {field: getattr(args, option) for option, field in RUN_OPTIONS.items() if getattr(args, option) is not None}
     try:
-        return RunConfig(model=model, dataset=args.dataset, arch=args.arch, noise_dim=args.noise_dim,
-                         width=args.width, depth=args.depth, steps=args.steps, batch=args.batch, seed=args.seed,
-                         noise=args.noise, n_samples=args.samples, hp=tuple(parse_overrides(args.set).items()))
+        return RunConfig(**given, hp=tuple(args.set))
     except ValueError as err:
         raise UsageError(str(err)) from None
 
@@ -94,18 +62,31 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from analysis.inputs import data_root_env
+    os.environ.update(data_root_env(args.data_root))  # the engine opens the data set by name
     with clean_exit(parser.prog, "; nothing was recorded"):
         return run(parser, args)
 
 
 def run(parser: Parser, args: argparse.Namespace) -> int:
     """Check everything (nothing is written before), train, record, print the metrics."""
+    import torch
+    from tqdm import tqdm
+
+    import store
+    from analysis.curves import save_curves
+    from analysis.figures import save_scatter
+    from analysis.inputs import open_dataset
+    from analysis.process import config_title, save_process
+    from analysis.traces import write_traces
+    from metrics.ring import reference_samples
+    from sweeps.longrun import SampleView, StackRun, long_run_from_args
+    from sweeps.worker import evaluate_samples, save_outcome, stack_info
     try:
         cfg = config_from_args(args)
-        device = check_device(args.device)
-        check_counts(threads=args.threads)
+        device = check_device(args.devices)
         out = args.out or Path("results/runs") / f"{cfg.model}-{cfg.dataset}-nz{cfg.noise_dim}-w{cfg.width}-s{cfg.seed}"
-        snaps = parse_int_list(args.snapshot_steps, "--snapshot-steps", minimum=0) if args.snapshot_steps else []
+        snaps = args.snapshot_steps or []
         if any(s > cfg.steps for s in snaps):
             raise UsageError(f"--snapshot-steps must lie in 0..{cfg.steps}")
         options = long_run_from_args(args)

@@ -24,7 +24,6 @@ Results come back as each task finishes.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import sys
@@ -117,8 +116,7 @@ def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
 
 def _limit_threads(threads: int) -> None:
     import torch
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)  # a local worker's OMP_NUM_THREADS is set when it starts (`_Worker`)
 
 
 def _init_worker(threads: int) -> None:

@@ -83,7 +83,7 @@ def figure_formats(text: str) -> tuple[str, ...]:
 
 # --- checks: value -> what is wrong with it, or None ----------------------------------------------
 
-def at_least(minimum: int | float, maximum: int | float | None = None) -> Callable[[Any], str | None]:
+def at_least(minimum: float, maximum: float | None = None) -> Callable[[Any], str | None]:
     """A number in ``minimum``..``maximum``, or a non-empty list of numbers >= ``minimum``."""
     bound = (f"in {minimum}..{maximum}" if maximum is not None else f"a number >= {minimum:g}"
              if isinstance(minimum, float) else "a positive integer" if minimum == 1 else f">= {minimum}")

@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import paper
 from cli import UsageError
+from core import paper
 from sweeps.sweep import Sweep
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ STORE_IMPORTS_TORCH = pytest.mark.xfail(strict=True, reason="store.records impor
 
 def run_python(*args: str) -> subprocess.CompletedProcess:
     """``python -X importtime ARGS`` from the repository root: stderr lists every import."""
-    return subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True, text=True, cwd=ROOT, check=False,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    return subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120, check=False)
 
 
 def imports_torch(res: subprocess.CompletedProcess) -> bool:

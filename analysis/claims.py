@@ -28,6 +28,7 @@ import pandas as pd
 from analysis.fid_table import is_inception, short_features
 from analysis.frames import axis_name, levels
 from analysis.stats import mean_std, welch_p, wilson
+from core import paper
 from metrics.ring import FAILURES, SUCCESS_RULE, SUCCESS_SPREAD
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
@@ -37,10 +38,10 @@ PAPER_MODELS = {GAN: "GAN", MMDNET: "MMD-net", MMDGAN: "MMD-GAN", GRAM: "GRAM-ne
 
 # --- the paper's setting: every grid and length lookup of this module reads this block ---
 PAPER_DATASET = "ring2d"  # the stability figures (Fig. 2, Fig. 7) are 2-D only
-PAPER_GRID = {"noise_dim": [2, 4, 8, 16], "width": [20, 100, 200]}
-PAPER_STEPS = 10_500
-PAPER_BATCH = 200
-IMAGE_STEPS = 30_000  # the harness's full image run (`sweeps.fid` "full"); the paper does not state its length
+PAPER_GRID = paper.RING_GRID
+PAPER_STEPS = paper.RING_STEPS
+PAPER_BATCH = paper.RING_BATCH
+IMAGE_STEPS = paper.IMAGE_STEPS  # the harness's full image run (`sweeps.fid` "full")
 PAPER_FID = {  # Table 1: (arch, dataset) -> objective -> (mean, std) over runs
     ("dcgan", "cifar10"): {MMDGAN: (40.00, 0.56), GAN: (26.82, 0.49), GRAM: (24.85, 0.94)},
     ("weaker", "cifar10"): {MMDGAN: (210.85, 8.92), GAN: (31.64, 2.10), GRAM: (24.82, 0.62)},

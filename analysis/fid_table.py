@@ -32,6 +32,7 @@ import itertools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -39,8 +40,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from torchvision.utils import make_grid, save_image  # noqa: E402
 
 import store  # noqa: E402
 from analysis.curves import draw_curves  # noqa: E402
@@ -50,6 +49,9 @@ from analysis.frames import by_setting, describe_setting, frame, read_sweep  # n
 from analysis.stats import BOLD_RULE, best_by_welch, mean_std  # noqa: E402
 from analysis.tables import pm, write_table  # noqa: E402
 from metrics import catalog  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
 
 ARCH_ORDER = {"dcgan": 0, "weaker": 1, "mlp": 2}
 ARCH_NAMES = {"dcgan": "DCGAN", "weaker": "Weaker", "mlp": "MLP"}
@@ -196,6 +198,8 @@ def write_tables(tables: dict[str, tuple[pd.DataFrame, str]], objectives: set[st
 
 
 def _grid(record_dir: Path, n: int = 64) -> torch.Tensor | None:
+    import torch
+    from torchvision.utils import make_grid
     try:
         images = torch.from_numpy(store.load_samples(record_dir)[:n])
     except (OSError, KeyError):
@@ -220,6 +224,7 @@ def draw_sample_grids(df: pd.DataFrame, out_dir: Path, formats: Sequence[str] | 
                 continue
             grids[first["label"]] = grid
             path = out_dir / f"samples_{dset}_{cell}_{first['slug']}.png"
+            from torchvision.utils import save_image
             save_image(grid, path)
             written.append(path)
         if grids:

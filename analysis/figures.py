@@ -19,12 +19,13 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from cli.options import DEFAULT_FIGURE_FORMATS, FIGURE_FORMATS  # noqa: E402
+
 DATA_COLOUR, SAMPLE_COLOUR = "tab:blue", "tab:orange"
 FAIL_COLOUR = "tab:red"
 SINGLE_COLUMN, DOUBLE_COLUMN = 3.3, 6.9  # inches
 DPI = 300
-FORMATS = ("png", "pdf", "svg")
-DEFAULT_FORMATS = ("png", "pdf")
+FORMATS, DEFAULT_FORMATS = FIGURE_FORMATS, DEFAULT_FIGURE_FORMATS  # the --format option's (cli.options)
 PAPER_STYLE = {
     "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 5, "ytick.labelsize": 5,
     "legend.fontsize": 6, "figure.titlesize": 8, "axes.linewidth": 0.5, "xtick.major.width": 0.5,

@@ -25,9 +25,10 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 import store  # noqa: E402
-from analysis.command import add_format_arg, check_output_file  # noqa: E402
+from analysis.command import check_output_file  # noqa: E402
 from analysis.figures import DOUBLE_COLUMN, legend_handles, save_figure, scatter_panel  # noqa: E402
-from cli import Parser, UsageError, add_out_arg, clean_exit, fail, parse_int_list  # noqa: E402
+from cli import Parser, UsageError, clean_exit, fail  # noqa: E402
+from cli.options import add_options  # noqa: E402
 
 PANEL = 2.0  # inches per panel, at most (a row of them fits double-column width)
 LEGEND = legend_handles()
@@ -174,17 +175,16 @@ def save_process(run_dir: Path, out: Path | None = None, steps: Sequence[int] | 
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m analysis.process", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, help="a run's record directory holding snapshots.npz")
-    p.add_argument("--steps", help="comma list of stored snapshot steps to draw (default: all)")
-    add_out_arg(p, None, "output file (default RUN_DIR/process.png; its suffix is replaced per --format)")
-    add_format_arg(p)
+    add_options(p, "snapshot_steps", "out", "format", shown={"out": "RUN_DIR/process.png"},
+                notes={"snapshot_steps": "here: which of the stored ones to draw (default: all)",
+                       "out": "the figure file (its suffix is replaced per --format)"})
     args = p.parse_args(argv)
     if not args.run_dir.is_dir():
         fail(p.prog, f"{args.run_dir} does not exist or is not a record directory")
     try:
-        steps = parse_int_list(args.steps, "--steps", minimum=0) if args.steps else None
         check_output_file(args.out or args.run_dir / "process.png")
         with clean_exit(p.prog):
-            print(save_process(args.run_dir, args.out, steps, formats=args.format))
+            print(save_process(args.run_dir, args.out, args.snapshot_steps, formats=args.format))
     except (FileNotFoundError, ValueError, UsageError, PermissionError, store.DamagedRecord) as err:
         fail(p.prog, str(err))
     return 0

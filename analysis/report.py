@@ -29,13 +29,13 @@ import store
 from analysis import fid_table, stability
 from analysis.claims import (NOT_REPRODUCED, NOT_RUN, PAPER_GRID, PAPER_RING, REPRODUCED, Verdict, failure_table,
                              fid_verdicts, noise_dim_finding, ring_basis, ring_verdicts)
-from analysis.command import add_format_arg
 from analysis.document import Document
 from analysis.frames import (SWEEPS, axis_name, by_setting, by_setting_and_dataset, describe_setting, frame,
                              group_dir, levels, scan)
 from analysis.heatmaps import NOTE, drawn, modes_in, scale_words
 from analysis.stats import BOLD_RULE
-from cli import Parser, add_out_arg, fail
+from cli import Parser, fail
+from cli.options import add_options
 from engine import field_default
 from metrics.ring import SUCCESS_RULE
 
@@ -263,9 +263,8 @@ def build(root: Path, out: Path, formats: Sequence[str], prog: str) -> tuple[Doc
 
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
-    p.add_argument("results", type=Path, help="results root (or a sweep's or one setting's directory)")
-    add_out_arg(p, None, "folder for report.md, report.html and their figures (default RESULTS/report)")
-    add_format_arg(p)
+    add_options(p, "results", "out", "format", shown={"out": "RESULTS/report"},
+                notes={"out": "the folder of report.md, report.html and their figures"})
     args = p.parse_args(argv)
     if not args.results.exists():
         fail(p.prog, f"{args.results} does not exist")

@@ -26,10 +26,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-import data  # noqa: E402
 from core import streams  # noqa: E402
 import store  # noqa: E402
 from analysis.figures import (DOUBLE_COLUMN, FAIL_COLOUR, SINGLE_COLUMN, data_limit, legend_handles,  # noqa: E402
@@ -45,6 +43,7 @@ MARGIN, TICKS = 0.6, 0.18  # inches of row header and labels left of a block; of
 
 def reference_points(dataset: str, n: int = POINTS) -> np.ndarray | None:
     """Fresh true points of a toy data set (fixed seed), or None for other data."""
+    import data
     try:
         ds = data.get(dataset)
     except KeyError:

@@ -36,11 +36,12 @@ import pandas as pd  # noqa: E402
 
 import store  # noqa: E402
 from store.records import RECORD_FILE, TRACE_FILE  # noqa: E402
-from analysis.command import add_format_arg, check_output_file  # noqa: E402
+from analysis.command import check_output_file  # noqa: E402
 from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, save_figure  # noqa: E402
 from analysis.frames import SWEEPS, axis_name, by_setting_and_dataset, frame, group_dir, read_sweep  # noqa: E402
 from analysis.process import config_title  # noqa: E402
-from cli import Parser, add_out_arg, clean_exit, fail  # noqa: E402
+from cli import Parser, clean_exit, fail  # noqa: E402
+from cli.options import add_options  # noqa: E402
 
 Description = Mapping[str, Any]  # an objective's self-description (`objectives.Objective.describe`)
 COLOURS = ["tab:red", "tab:blue", "tab:green", "tab:purple"]
@@ -255,16 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m analysis.traces", description=__doc__.split("\n\n")[0])
     p.add_argument("paths", type=Path, nargs="+",
                    help="record directories holding trace.csv, or one results directory (bands over seeds)")
-    p.add_argument("--smooth", type=int, default=50, help="moving-average window in steps (default 50; 1 = raw)")
-    p.add_argument("--logx", action="store_true", help="log-scale step axis (to see the first iterations)")
-    p.add_argument("--cell", action="append", metavar="CELL",
-                   help="with a results directory: only this grid cell, e.g. noise_dim=4_width=100 (repeatable)")
-    add_out_arg(p, None, "output file for record directories (default: trace.png in the first one), "
-                         "output folder for a results directory (default: beside the records)")
-    add_format_arg(p)
+    add_options(p, "smooth", "logx", "cell", "out", "format",
+                shown={"out": "trace.png in the first record directory, or beside the records"},
+                notes={"cell": "e.g. noise_dim=4_width=100",
+                       "out": "the output file for record directories, the output folder for a results directory"})
     args = p.parse_args(argv)
-    if args.smooth < 1:
-        fail(p.prog, "--smooth must be at least 1")
     missing = [d for d in args.paths if not d.exists()]
     if missing:
         fail(p.prog, f"{missing[0]} does not exist")

@@ -21,7 +21,7 @@ timeout 120 python -m pytest -q -p no:cacheprovider tests/test_graphs.py > "$OUT
 tail -3 "$OUT/test_graphs.txt" | tee -a "$OUT/steps.txt"
 
 log "bench: eager and graphed, stacks 1 and 20"
-timeout 150 python -m sweeps.bench --device cuda --models gan,mmdnet,mmdgan,gram --stack 1,20 --steps 100 \
+timeout 150 python -m sweeps.bench --device cuda --models gan,mmdnet,mmdgan,gram --stack 1,20 --timed-steps 100 \
   --repeats 2 --warmup 10 --out "$OUT/bench" > "$OUT/bench.txt" 2>&1
 tail -12 "$OUT/bench.txt" | tee -a "$OUT/steps.txt"
 

@@ -6,8 +6,8 @@ set's kind, each override checked against its default (`objectives.hyperparamete
 configuration a record stores is the one that trained, every default included, and its
 `key` (a hash of all of it) identifies the run: equal keys, equal training.
 
-The field defaults below are the paper's ring setting and the one source of defaults for
-every command line.
+The field defaults below are the paper's ring setting (its length and batch: `core.paper`)
+and the defaults of every command line that leaves a field unset.
 
 Code changes that change what a configuration trains into are part of its identity too:
 ``engine_version`` (`ENGINE_VERSION`: the engine, networks and data),
@@ -30,6 +30,7 @@ from typing import Any
 
 import data
 import objectives
+from core import paper
 from models import ARCHITECTURES
 
 ENGINE_VERSION = 3  # bump when a change to engine/, models/ or data/ changes trained numbers
@@ -54,11 +55,11 @@ class RunConfig:
     noise_dim: int = 4
     width: int = 100
     depth: int = 2
-    steps: int = 10_500  # 35 epochs of 60,000 points at batch 200
-    batch: int = 200
+    steps: int = paper.RING_STEPS
+    batch: int = paper.RING_BATCH
     seed: int = 0
     noise: str = "normal"
-    n_samples: int = 10_000
+    n_samples: int = paper.SAMPLES
     hp: tuple[tuple[str, Any], ...] = field(default=())
     engine_version: int = field(default=ENGINE_VERSION, init=False)
     objective_version: int = field(default=0, init=False)

@@ -29,15 +29,16 @@ from types import ModuleType
 from typing import Any
 
 from models import NetFactory
+from objectives import BUILTINS, ENTRY_POINT_GROUP
 from objectives.base import Diagnostic, NoiseSource, Objective
 from objectives.hyperparameters import resolve
 
-ENTRY_POINT_GROUP = "gramharness.objectives"
 KINDS = ("toy", "image")
 REGISTRY: dict[str, type[Objective]] = {}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a directory name, and no commas for --models a,b
 _plugins: dict[str, list[str]] = {}  # plugin key (resolved file or module name) -> names it registered
 _entry_points_loaded = False
+_builtins_loaded = False
 
 
 class PluginError(ImportError):
@@ -82,8 +83,20 @@ def _check(cls: Any) -> None:
         raise ValueError(f"objective name {name!r} is already taken by {_qualname(taken)}")
 
 
+def load_builtins() -> None:
+    """Register the built-in objectives (once), before anything else registers: plugins
+    come after them in `names`."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    for module in BUILTINS:
+        importlib.import_module(f"objectives.{module}")
+
+
 def register(cls: type[Objective]) -> type[Objective]:
     """Class decorator: make ``cls`` available as ``objectives.get(cls.name)``."""
+    load_builtins()
     _check(cls)
     REGISTRY[cls.name] = cls
     return cls
@@ -180,6 +193,7 @@ def _load_entry_points() -> None:
     are warnings (`PluginWarning`) and the plugin is skipped.
     """
     global _entry_points_loaded
+    load_builtins()
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
@@ -196,7 +210,8 @@ def _load_entry_points() -> None:
 def names() -> list[str]:
     """Every registered objective name (built-ins first, then plugins, in registration order)."""
     _load_entry_points()
-    return list(REGISTRY)
+    first = {name: i for i, name in enumerate(BUILTINS)}  # even when a built-in's module was imported first
+    return sorted(REGISTRY, key=lambda name: first.get(name, len(first)))
 
 
 def get(name: str) -> type[Objective]:
@@ -219,3 +234,6 @@ def hyperparameters(name: str, kind: str, overrides: Mapping[str, Any] | None = 
 def build(name: str, factory: NetFactory, noise: NoiseSource, hp: Mapping[str, Any]) -> Objective:
     """Instantiate objective ``name`` with its complete, resolved hyperparameters ``hp``."""
     return get(name)(factory, noise, dict(hp))
+
+
+sys.modules["objectives"].publish()  # the package's interface names, now that they exist

@@ -6,8 +6,8 @@
 
 Toy setting: ring2d, noise dim 4, generator width 100, batch 200 (the paper's ring). A
 stack of R runs trained as one batched model counts R generator steps per step. Each
-timing is the median of ``--repeats`` runs of ``--steps`` steps after ``--warmup`` steps
-(objectives with k > 1 critic steps per generator step time ``--steps / k``). With
+timing is the median of ``--repeats`` runs of ``--timed-steps`` steps after ``--warmup`` steps
+(objectives with k > 1 critic steps per generator step time ``--timed-steps / k``). With
 ``--naive PATH`` (default: ``../shared/bench/naive_ring.py`` when that file exists) the
 plain single-run implementation is timed in the same invocation, interleaved with ours so
 that both see the same machine load, and the table reports the speed-up per core for every
@@ -28,17 +28,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import torch
+from cli import Parser, UsageError, check_device, fail
+from cli.options import add_options
+from core import paper
 
-import data
-import objectives
-import store
-from cli import (Parser, UsageError, add_models_arg, add_out_arg, check_counts, check_device, fail, open_dataset,
-                 parse_int_list, parse_models)
-from engine import MAX_STACK, RunConfig, Trainer
-from models import ARCHITECTURES
+if TYPE_CHECKING:
+    import torch
+
+    from engine import RunConfig, Trainer
 
 DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
 
@@ -47,6 +46,9 @@ def time_ours(cfg: RunConfig, stack: int, device: torch.device, warmup: int, ste
               graphs: bool = False) -> tuple[float, Trainer]:
     """Median seconds per (stacked) generator step, and the trainer (for profiling). With
     ``graphs`` the warm-up includes capturing the step as a CUDA graph."""
+    import torch
+
+    from engine import Trainer
     total = warmup + steps * (repeats + 1)
     trainer = Trainer([cfg.replace(seed=s, steps=total) for s in range(stack)], device, graphs=graphs)
     trainer.train(warmup)
@@ -66,6 +68,7 @@ def profile_gpu(trainer: Trainer, steps: int) -> dict[str, float]:
     """Per generator step, from torch.profiler over ``steps`` steps: host-side launches (kernel
     and graph launches, memory copies and sets: what the CPU must issue) and the time the
     GPU spends in kernels."""
+    import torch
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         trainer.train(steps)
@@ -90,34 +93,29 @@ def time_naive(script: Path, cfg: RunConfig, steps: int, threads: int) -> float 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m sweeps.bench", description=__doc__.split("\n\n")[0])
-    add_models_arg(p, "all")
-    p.add_argument("--stack", default="1,4", help="comma list of runs trained together (default 1,4)")
-    p.add_argument("--steps", type=int, default=200, help="timed steps per repeat (default 200)")
-    p.add_argument("--warmup", type=int, default=30, help="untimed steps first (default 30)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported (default 3)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: per-core speed)")
-    p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu (default), cuda or cuda:N")
-    p.add_argument("--naive", default="default",
-                   help="path of the naive yardstick script, or 'none' (default: ../shared/bench/naive_ring.py "
-                        "beside the repository, when it exists)")
-    p.add_argument("--image", action="store_true", help="also time the image setting (--arch at batch 64)")
-    p.add_argument("--arch", default="dcgan", help="architecture for --image (default dcgan)")
-    p.add_argument("--image-dataset", default="mnist5k", help="data set for --image (default mnist5k)")
-    add_out_arg(p, Path("results/bench"), "where bench.csv and bench.json go")
+    add_options(p, "models", "stack", "timed_steps", "warmup", "repeats", "threads", "devices", "naive", "image",
+                "arch", "image_dataset", "out", one=("devices", "arch"),
+                defaults={"models": "all", "arch": "dcgan", "out": Path("results/bench")},
+                notes={"arch": "the architecture of --image", "out": "bench.csv and bench.json"})
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import pandas as pd
+    import torch
+
+    import data
+    import objectives
+    import store
+    from sweeps.inputs import open_dataset
+    from engine import MAX_STACK, RunConfig
+    from models import ARCHITECTURES
+    models, stacks = args.models, args.stack
     missing = None  # the default yardstick, when it is absent: said after every check passed
     try:
-        models = parse_models(args.models)
-        stacks = parse_int_list(args.stack, "--stack")
-        if min(args.steps, args.warmup + 1, args.repeats) < 1:
-            raise UsageError("--steps and --repeats must be positive, --warmup at least 0")
-        check_counts(threads=args.threads)
-        device = check_device(args.device)
+        device = check_device(args.devices)
         naive = DEFAULT_NAIVE if args.naive == "default" else None if args.naive == "none" else Path(args.naive)
         if naive is not None and not naive.is_file():
             if args.naive != "default":
@@ -141,12 +139,13 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = [("toy", {"dataset": "ring2d"})]  # RunConfig's defaults: the paper's ring setting
     if args.image:
-        settings.append(("image", {"dataset": args.image_dataset, "arch": args.arch, "noise_dim": 128, "batch": 64}))
+        settings.append(("image", {"dataset": args.image_dataset, "arch": args.arch, "noise_dim": paper.IMAGE_NOISE_DIM,
+                                   "batch": paper.IMAGE_BATCH}))
     rows = []
     for setting, fields in settings:
         for model in models:
             cfg = RunConfig(model=model, **fields)
-            steps = max(10, args.steps // max(1, objectives.get(model).critic_steps(cfg.hyperparameters)))
+            steps = max(10, args.timed_steps // max(1, objectives.get(model).critic_steps(cfg.hyperparameters)))
             naive_s = None
             if naive is not None and setting == "toy":
                 times = [time_naive(naive, cfg, steps + args.warmup, args.threads) for _ in range(args.repeats)]

@@ -28,21 +28,24 @@ runs again, e.g. with ``--fid-weights``, without retraining.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import models
-import store
-from analysis.fid_table import report
-from cli import Parser, UsageError, add_data_args, add_feature_args, check_feature_args, open_dataset, scoring_from_args
+from cli import UsageError
+from core import paper
 from sweeps.sweep import Sweep
-from sweeps.worker import Cell, EvaluateImages, Evaluator
+
+if TYPE_CHECKING:
+    from sweeps.worker import Cell, Evaluator
 
 
 def preset(about: str, steps: int, width: int) -> dict[str, Any]:
-    """The authors' image setting (batch 64, noise dimension 128) at a length and width."""
-    return {"about": about, "steps": steps, "batch": 64, "n_samples": 10_000, "noise_dims": [128], "widths": [width]}
+    """The authors' image setting (`core.paper`: batch 64, noise dimension 128) at a length and width."""
+    return {"about": about, "steps": steps, "batch": paper.IMAGE_BATCH, "n_samples": paper.SAMPLES,
+            "noise_dims": [paper.IMAGE_NOISE_DIM], "widths": [width]}
 
 
 class FidSweep(Sweep):
@@ -53,20 +56,18 @@ class FidSweep(Sweep):
     axes = ("arch",)
     presets = {
         # "full" is our choice of length (about 38 epochs of CIFAR-10 at batch 64), not the paper's.
-        "full": preset("30,000 steps, width 128 (default)", 30_000, 128),
+        "full": preset(f"{paper.IMAGE_STEPS:,} steps, width {paper.IMAGE_WIDTH} (default)", paper.IMAGE_STEPS,
+                       paper.IMAGE_WIDTH),
         # sized for a 2-core CPU: 4 objectives x 3 seeds of mnist5k in about 10-15 minutes with --jobs 2
         "quick": preset("500 steps, width 64 (CPU-sized)", 500, 64),
         "smoke": preset("40 steps, width 64", 40, 64),
     }
     defaults = {"models": "mmdgan,gan,gram", "dataset": "cifar10", "arch": "dcgan", "seeds": "0,1,2",
                 "noise": "uniform", "max_stack": 1}
+    options = ("features", "fid_weights", "extractor_epochs", "kid_subset_size", "cache_dir", "data_root", "download")
     epilog = ("--widths is the channel count of the widest conv layer (128: generator 128-64-32, critic "
               "32-64-128; weaker halves them). Image hyperparameters default to each objective's "
               "defaults['image']; override any with --set KEY=VALUE. See docs/images-and-fid.md.")
-
-    def add_options(self, p: Parser) -> None:
-        add_feature_args(p, "<out>/fid/cache")
-        add_data_args(p)
 
     def dataset_names(self) -> list[str]:
         return [*super().dataset_names(), "folder:PATH[:SIZE]"]
@@ -74,8 +75,11 @@ class FidSweep(Sweep):
     def prepare(self, args: argparse.Namespace, datasets: list[str], todo: Sequence[Cell]) -> dict[str, Evaluator]:
         """Load every data set now (a missing one fails before any training), check that the
         architectures fit it, and set up the scoring of those with runs to train."""
+        import models
+        import store
+        from sweeps.inputs import image_scoring, open_dataset
+        from sweeps.worker import EvaluateImages
         cache = args.cache_dir or args.out / "fid" / "cache"
-        check_feature_args(args)
         store.ensure_writable(cache)
         evaluators: dict[str, Evaluator] = {}
         for name in datasets:
@@ -87,14 +91,21 @@ class FidSweep(Sweep):
                     raise UsageError(f"{name} with --arch {arch}: {err}") from None
             if not any(c.config.dataset == name for c in todo):
                 continue  # nothing to score: do not train or load an extractor
-            evaluators[name] = EvaluateImages(scoring_from_args(args, ds, store.dataset_dir(name), cache))
+            evaluators[name] = EvaluateImages(image_scoring(args, ds, store.dataset_dir(name), cache))
         return evaluators
 
-    reporter = staticmethod(report)
+    def reporter(self, root: Path) -> str | None:
+        from analysis.fid_table import report
+        return report(root)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return FidSweep().main(argv)
+    sweep = FidSweep()
+    parser = sweep.build_parser()
+    args = parser.parse_args(argv)
+    from sweeps.inputs import data_root_env
+    os.environ.update(data_root_env(args.data_root))  # the workers open the data sets by name
+    return sweep.start(parser, args)
 
 
 if __name__ == "__main__":

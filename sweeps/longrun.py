@@ -46,7 +46,7 @@ import torch
 from tqdm import tqdm
 
 import store
-from cli import UsageError
+from cli.options import OPTIONS
 from engine import RunConfig, Trainer
 from engine.trainer import CHECK_EVERY
 
@@ -57,52 +57,21 @@ CHECKPOINT_FORMAT = 1
 class LongRun:
     """How a stack is checkpointed, evaluated and shown while it trains (0 = never)."""
 
-    checkpoint_minutes: float = 10.0
-    checkpoint_steps: int = 0
-    eval_every: int = 0
-    eval_samples: int = 2_000
+    checkpoint_minutes: float = OPTIONS["checkpoint_minutes"].default  # the options' defaults
+    checkpoint_steps: int = OPTIONS["checkpoint_steps"].default
+    eval_every: int = OPTIONS["eval_every"].default
+    eval_samples: int = OPTIONS["eval_samples"].default
     tensorboard: bool = False
-    log_every: int = 50
-    images_every: int = 500
+    log_every: int = OPTIONS["log_every"].default
+    images_every: int = OPTIONS["images_every"].default
 
     @property
     def checkpoints(self) -> bool:
         return self.checkpoint_minutes > 0 or self.checkpoint_steps > 0
 
 
-def add_long_run_args(parser: argparse.ArgumentParser) -> None:
-    """The options of `LongRun`, the same in every command that trains."""
-    d = LongRun()
-    g = parser.add_argument_group("long runs: checkpoints, metrics during training, live view")
-    g.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes,
-                   help=f"write each stack's full training state every this many minutes of training (default "
-                        f"{d.checkpoint_minutes:g}; 0 = never); rerunning the same command resumes from it")
-    g.add_argument("--checkpoint-steps", type=int, default=d.checkpoint_steps,
-                   help="also checkpoint every this many generator steps (default 0 = never)")
-    g.add_argument("--eval-every", type=int, default=d.eval_every,
-                   help="score a fixed-noise sample every this many steps, at step 0 and at the end; stored "
-                        "as metrics_over_steps.csv in each record (default 0 = never)")
-    g.add_argument("--eval-samples", type=int, default=d.eval_samples,
-                   help=f"samples per run in each evaluation during training (default {d.eval_samples:,})")
-    g.add_argument("--tensorboard", action="store_true",
-                   help="write TensorBoard event files per run (diagnostics, metrics, sample figures); kept in "
-                        "each record's tensorboard/ folder (watch: tensorboard --logdir OUT)")
-    g.add_argument("--log-every", type=int, default=d.log_every,
-                   help=f"with --tensorboard: steps per logged diagnostic mean (default {d.log_every})")
-    g.add_argument("--images-every", type=int, default=d.images_every,
-                   help=f"with --tensorboard: steps between sample figures (default {d.images_every})")
-
-
 def long_run_from_args(args: argparse.Namespace) -> LongRun:
-    """Validate the options of `add_long_run_args`; bad input raises `UsageError`."""
-    if not (args.checkpoint_minutes >= 0 and math.isfinite(args.checkpoint_minutes)):
-        raise UsageError(f"--checkpoint-minutes must be a number >= 0, got {args.checkpoint_minutes}")
-    for name in ("checkpoint_steps", "eval_every"):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
-    for name in ("eval_samples", "log_every", "images_every"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    """The `LongRun` of the parsed long-run options (`cli.options`, checked there)."""
     return LongRun(args.checkpoint_minutes, args.checkpoint_steps, args.eval_every, args.eval_samples,
                    args.tensorboard, args.log_every, args.images_every)
 

@@ -24,7 +24,6 @@ Results come back as each task finishes.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import sys
@@ -39,7 +38,7 @@ from typing import Any
 from joblib.externals.loky import ProcessPoolExecutor
 from tqdm import tqdm
 
-from cli import UsageError, check_counts, check_device
+from cli import UsageError, check_device
 from metrics.catalog import progress_line
 
 CONNECT_TIMEOUT_S = 5  # a Dask scheduler that does not answer this fast is reported as unreachable
@@ -82,43 +81,22 @@ class Placement:
         return replace(self, jobs_per_device=min(per_device, MAX_GPU_WORKERS))
 
 
-def add_placement_args(parser: argparse.ArgumentParser, unit: str = "cells") -> None:
-    """The options every sweep shares: --jobs, --threads, --devices, --jobs-per-device,
-    --backend, --scheduler."""
-    parser.add_argument("--jobs", type=int, default=1, help="parallel CPU workers (default 1; use one per core)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per CPU worker (default 1, fastest for these small networks)")
-    parser.add_argument("--devices", default="cpu", help="cpu (default) or a comma list like cuda:0,cuda:1")
-    parser.add_argument("--jobs-per-device", type=int,
-                        help=f"concurrent {unit} per GPU (default: as many as there are stacks to train, up to "
-                             f"{MAX_GPU_WORKERS} and one per {GPU_WORKER_GIB} GiB of the device's free memory)")
-    parser.add_argument("--backend", choices=["loky", "dask"], default="loky",
-                        help="loky (local worker processes, default) or dask (a Dask cluster; needs --scheduler)")
-    parser.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
-
-
 MAX_GPU_WORKERS = 8  # worker processes per GPU when --jobs-per-device is not given
 GPU_WORKER_GIB = 4  # free device memory to keep per such worker
 
 
 def placement_from_args(args: argparse.Namespace) -> Placement:
-    """Validate the options of `add_placement_args` (and reach the Dask scheduler); bad
-    input raises `UsageError`."""
-    given = {"jobs_per_device": args.jobs_per_device} if args.jobs_per_device is not None else {}
-    check_counts(jobs=args.jobs, threads=args.threads, **given)  # unset: `Placement.fitted` chooses
-    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
-    if not devices:
-        raise UsageError("--devices is empty")
-    if any(d == "cpu" for d in devices) and len(devices) > 1:
-        raise UsageError("--devices mixes cpu and cuda devices")
+    """The `Placement` of the parsed options ``--jobs``, ``--threads``, ``--devices``,
+    ``--jobs-per-device``, ``--backend`` and ``--scheduler`` (`cli.options`), once the devices
+    exist and the Dask scheduler answers; bad input raises `UsageError`."""
     if args.backend == "dask" and not args.scheduler:
         raise UsageError("--backend dask needs --scheduler ADDRESS")
     if args.backend == "dask":  # a cluster's devices cannot be checked from here
         check_scheduler(args.scheduler)
     else:
-        for d in devices:
+        for d in args.devices:
             check_device(d)
-    return Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
+    return Placement(tuple(args.devices), args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
 
 
 def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -139,8 +117,7 @@ def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
 
 def _limit_threads(threads: int) -> None:
     import torch
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)  # a local worker's OMP_NUM_THREADS is set when it starts (`_Worker`)
 
 
 def _init_worker(threads: int) -> None:

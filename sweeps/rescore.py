@@ -25,19 +25,20 @@ rescored numbers equal the stored ones exactly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 import store
 from analysis import fid_table, stability
 from analysis.frames import scan
-from cli import (Parser, UsageError, add_data_args, add_feature_args, check_counts, check_device, check_feature_args,
-                 clean_exit, fail, open_dataset, scoring_from_args)
+from cli import Parser, UsageError, check_device, clean_exit, fail
+from cli.options import add_options
+from sweeps.inputs import data_root_env, image_scoring, open_dataset
 from sweeps.reuse import load_generator
 from sweeps.worker import EvaluateImages, Evaluator, evaluate_samples
 
@@ -45,14 +46,12 @@ from sweeps.worker import EvaluateImages, Evaluator, evaluate_samples
 def build_parser() -> Parser:
     p = Parser(prog="python -m sweeps.rescore", description=__doc__.split("\n\n")[0],
                epilog="See the module docstring (python -c 'import sweeps.rescore; help(sweeps.rescore)').")
-    p.add_argument("results", type=Path, help="results root, a sweep's directory, a setting's, or one record's")
-    add_feature_args(p, "RESULTS/fid/cache, next to the sweeps' own")
-    add_data_args(p)
-    p.add_argument("--samples", type=int, help="score this many samples drawn from each stored generator instead "
-                                               "of the stored samples")
-    p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the sweeps' workers)")
-    p.add_argument("--no-figures", action="store_true", help="rewrite the tables only")
+    add_options(p, "results", "features", "fid_weights", "extractor_epochs", "kid_subset_size", "cache_dir",
+                "data_root", "download", "samples", "devices", "threads", "no_figures", one=("devices",),
+                shown={"cache_dir": "RESULTS/fid/cache, next to the sweeps' own", "samples": "the stored ones"},
+                notes={"results": "or one record's", "samples": "here: draw this many from each stored generator "
+                                                                "and score them instead of the stored samples",
+                       "no_figures": "rewrite the tables only"})
     return p
 
 
@@ -84,14 +83,13 @@ def rescore(records: list[store.Record], args: argparse.Namespace) -> list[tuple
             evaluators[name] = evaluate_samples
             if datasets[name].kind == "image":
                 store.ensure_writable(cache)
-                evaluators[name] = EvaluateImages(scoring_from_args(args, datasets[name], store.dataset_dir(name),
-                                                                    cache))
+                evaluators[name] = EvaluateImages(image_scoring(args, datasets[name], store.dataset_dir(name), cache))
     provenance = store.provenance()
     done = []
     for r in tqdm(records, desc="rescoring", unit="run", file=sys.stderr):
         name = r.config["dataset"]
-        evaluation = evaluators[name].score(samples_of(r, args.samples, args.device), datasets[name], r.seed,
-                                            args.device)
+        evaluation = evaluators[name].score(samples_of(r, args.samples, args.devices), datasets[name], r.seed,
+                                            args.devices)
         scoring = {**evaluation.scoring, "rescored": provenance,
                    "samples": "stored" if args.samples is None else f"{args.samples} drawn from generator.pt"}
         if store.load_curves(r.path) is not None:
@@ -117,18 +115,16 @@ def summary(done: list[tuple[store.Record, dict[str, Any]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    os.environ.update(data_root_env(args.data_root))  # the stored generators open their data sets by name
     with clean_exit(parser.prog, "; records rescored so far keep their new metrics, the others their old"):
         try:
             if not args.results.exists():
                 raise UsageError(f"{args.results} does not exist")
-            check_feature_args(args)
-            check_counts(threads=args.threads)
-            args.device = str(check_device(args.device))
-            if args.samples is not None and args.samples < 1:
-                raise UsageError("--samples must be at least 1")
+            args.devices = str(check_device(args.devices))
             records = [r for r in scan(args.results, parser.prog)[0] if r.status == "ok"]
             if not records:
                 raise UsageError(f"no finished records below {args.results}")
+            import torch
             torch.set_num_threads(args.threads)
             done = rescore(records, args)
         except (UsageError, PermissionError) as err:

@@ -25,13 +25,13 @@ which also gives ``--eval-every`` for ring metrics over steps and ``--tensorboar
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from analysis.stability import report
-from engine import field_default
+from core import paper
 from sweeps.sweep import Sweep
 
-STEPS = field_default("steps")  # the paper's 10,500: 35 epochs of 60,000 points at batch 200
-PAPER_GRID = {"noise_dims": [2, 4, 8, 16], "widths": [20, 100, 200]}
+RING = {"batch": paper.RING_BATCH, "n_samples": paper.SAMPLES}
+PAPER_GRID = {"noise_dims": list(paper.RING_GRID["noise_dim"]), "widths": list(paper.RING_GRID["width"])}
 
 
 class StabilitySweep(Sweep):
@@ -40,19 +40,20 @@ class StabilitySweep(Sweep):
     kinds = ("toy",)
     axes = ("noise_dim", "width")
     presets = {
-        "full": {"about": f"the paper's grid and length, {STEPS} steps (default)", "steps": STEPS,
-                 "batch": field_default("batch"), "n_samples": field_default("n_samples"), **PAPER_GRID},
-        "quick": {"about": "the paper's grid, 3,000 steps", "steps": 3_000, "batch": field_default("batch"),
-                  "n_samples": field_default("n_samples"), **PAPER_GRID},
+        "full": {"about": f"the paper's grid and length, {paper.RING_STEPS:,} steps (default)",
+                 "steps": paper.RING_STEPS, **RING, **PAPER_GRID},
+        "quick": {"about": "the paper's grid, 3,000 steps", "steps": 3_000, **RING, **PAPER_GRID},
         "smoke": {"about": "a 2 x 2 grid, 40 steps at batch 64 (seconds; tests and demos)", "steps": 40,
-                  "batch": 64, "n_samples": field_default("n_samples"), "noise_dims": [2, 8], "widths": [20, 100]},
+                  **RING, "batch": 64, "noise_dims": [2, 8], "widths": [20, 100]},
     }
-    defaults = {"models": "gram", "dataset": "ring2d", "arch": field_default("arch"), "seeds": "0",
-                "noise": field_default("noise"), "max_stack": 16}
-    epilog = ("Defaults reproduce the paper: ring2d, noise dims 2,4,8,16 x widths 20,100,200, 10,500 generator "
-              "steps at batch 200, the authors' hyperparameters per objective.")
+    defaults = {"models": "gram", "dataset": "ring2d", "seeds": "0", "max_stack": 16}
+    epilog = (f"Defaults reproduce the paper: ring2d, noise dims {','.join(map(str, PAPER_GRID['noise_dims']))} x "
+              f"widths {','.join(map(str, PAPER_GRID['widths']))}, {paper.RING_STEPS:,} generator steps at batch "
+              f"{paper.RING_BATCH}, the authors' hyperparameters per objective.")
 
-    reporter = staticmethod(report)
+    def reporter(self, root: Path) -> str | None:
+        from analysis.stability import report
+        return report(root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,81 +24,47 @@ live view (see `sweeps.longrun`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import torch
-from tqdm import tqdm
+from cli import Parser, UsageError, check_device, clean_exit, fail
+from cli.options import add_options
 
-import objectives
-import store
-from analysis.curves import save_curves
-from analysis.figures import save_scatter
-from analysis.process import config_title, save_process
-from analysis.traces import write_traces
-from cli import (Parser, UsageError, add_data_args, add_models_arg, add_out_arg, add_plugin_arg, check_counts,
-                 check_device, clean_exit, fail, load_plugins, open_dataset, parse_int_list, parse_models,
-                 parse_overrides)
-from engine import RunConfig, RunOutcome, field_default
-from metrics.ring import reference_samples
-from sweeps.longrun import LongRun, add_long_run_args, long_run_from_args
-from sweeps.parallel import crash_exit_code
-from sweeps.worker import Cell, evaluate_samples, run_task, stack_tasks
+if TYPE_CHECKING:
+    import pandas as pd
+
+    import store
+    from engine import RunConfig, RunOutcome
+    from sweeps.longrun import LongRun
 
 SWEEP = "train"  # the records' sweep and the folder below --out that holds them
-DEFAULT = field_default
+RUN_OPTIONS = {"models": "model", "dataset": "dataset", "arch": "arch", "noise_dims": "noise_dim", "widths": "width",
+               "depth": "depth", "steps": "steps", "batch": "batch", "seeds": "seed", "noise": "noise",
+               "samples": "n_samples"}  # option -> RunConfig field
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m sweeps.train", description=__doc__.split("\n\n")[0],
                epilog="Hyperparameters default to the paper's per objective and data kind "
                       "(see objectives/*.py); override any with --set KEY=VALUE.")
-    add_models_arg(p, DEFAULT("model"), single=True)
-    p.add_argument("--dataset", default=DEFAULT("dataset"),
-                   help=f"data set, e.g. ring2d, ring3d, grid, mnist5k (default {DEFAULT('dataset')})")
-    p.add_argument("--arch", default=DEFAULT("arch"), help=f"network architecture (default {DEFAULT('arch')})")
-    p.add_argument("--noise-dims", "--noise-dim", dest="noise_dim", type=int, default=DEFAULT("noise_dim"),
-                   help=f"generator noise dimension (default {DEFAULT('noise_dim')})")
-    p.add_argument("--widths", "--width", dest="width", type=int, default=DEFAULT("width"),
-                   help=f"generator hidden width (default {DEFAULT('width')})")
-    p.add_argument("--depth", type=int, default=DEFAULT("depth"),
-                   help=f"generator hidden layers (default {DEFAULT('depth')})")
-    p.add_argument("--steps", type=int, default=DEFAULT("steps"),
-                   help=f"generator steps (default {DEFAULT('steps')} = 35 epochs of 60k points at batch 200)")
-    p.add_argument("--batch", type=int, default=DEFAULT("batch"),
-                   help=f"batch size, real and generated (default {DEFAULT('batch')})")
-    p.add_argument("--seed", type=int, default=DEFAULT("seed"),
-                   help="seed for data, init, noise and batches (default 0)")
-    p.add_argument("--noise", default=DEFAULT("noise"), choices=["normal", "uniform"],
-                   help=f"noise distribution (default {DEFAULT('noise')})")
-    p.add_argument("--samples", type=int, default=DEFAULT("n_samples"),
-                   help=f"samples drawn at the end (default {DEFAULT('n_samples')})")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter, e.g. lr=5e-4")
-    p.add_argument("--snapshot-steps", default="",
-                   help="comma list of steps at which to store samples and projected points "
-                        "(snapshots.npz; 0 = before training), e.g. 0,500,3000")
-    p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (default 1, fastest for these small networks)")
-    add_data_args(p)
-    add_out_arg(p, Path("results"), f"results root; the record goes to OUT/{SWEEP}/<setting>/<dataset>/"
-                                    "<objective>_<hp>/default/seed<k>/, a folder of its configuration's own")
-    p.add_argument("--force", action="store_true", help="train again when a finished record of this configuration "
-                                                        "exists (default: reuse it)")
-    add_plugin_arg(p)
-    add_long_run_args(p)
+    add_options(p, *RUN_OPTIONS, "set", "snapshot_steps", "devices", "threads", "data_root", "download", "out",
+                "plugin", "checkpoint_minutes", "checkpoint_steps", "eval_every", "eval_samples", "tensorboard",
+                "log_every", "images_every", "force", one=("models", "dataset", "arch", "noise_dims", "widths", "seeds",
+                                                  "devices"),
+                notes={"out": f"the results root; the record goes to OUT/{SWEEP}/<setting>/<dataset>/"
+                                       "<objective>_<hp>/default/seed<k>/, a folder of its configuration's own"})
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Validate the arguments into a `RunConfig` (after ``--plugin`` is loaded); bad input raises `UsageError`."""
-    model, = parse_models(args.models, single=True)
+    """Validate the arguments into a `RunConfig` (unset options: its defaults); bad input
+    raises `UsageError`."""
+    from engine import RunConfig
+    given = {field: getattr(args, option) for option, field in RUN_OPTIONS.items() if getattr(args, option) is not None}
     try:
-        return RunConfig(model=model, dataset=args.dataset, arch=args.arch, noise_dim=args.noise_dim,
-                         width=args.width, depth=args.depth, steps=args.steps, batch=args.batch, seed=args.seed,
-                         noise=args.noise, n_samples=args.samples, hp=tuple(parse_overrides(args.set).items()))
+        return RunConfig(**given, hp=tuple(args.set))
     except ValueError as err:
         raise UsageError(str(err)) from None
 
@@ -106,6 +72,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from sweeps.inputs import data_root_env
+    os.environ.update(data_root_env(args.data_root))  # the engine opens the data set by name
     with clean_exit(parser.prog, "; nothing was recorded"):
         return run(parser, args)
 
@@ -115,6 +83,13 @@ def draw_figures(outcome: RunOutcome, dataset: Any, curves: pd.DataFrame | None,
     samples.png (toy data), trace.png, process.png when snapshots were taken and
     metrics_over_steps.png with ``--eval-every``. A figure that fails to draw is reported,
     never allowed to lose the trained run."""
+    import objectives
+    import store
+    from analysis.curves import save_curves
+    from analysis.figures import save_scatter
+    from analysis.process import config_title, save_process
+    from analysis.traces import write_traces
+    from metrics.ring import reference_samples
     cfg = outcome.config
     title = config_title(cfg.to_dict())
     try:
@@ -134,6 +109,7 @@ def lacking(record: Path, snapshot_steps: list[int], options: LongRun) -> list[s
     """The options of this command whose outputs the finished record at ``record`` lacks
     (snapshots at other steps, no metrics over steps at this interval, no live view): they
     are not part of a configuration, so asking for them trains the run again."""
+    import store
     missing = []
     if snapshot_steps:
         try:
@@ -153,6 +129,7 @@ def lacking(record: Path, snapshot_steps: list[int], options: LongRun) -> list[s
 
 def summary(record: store.Record) -> str:
     """What the run printed when it finished: status, time, ring metrics, the record's path."""
+    import store
     line = f"status: {record.status}" + (f": {record.reason}" if record.reason else "")
     wall = record.run.get("wall_time_s")
     if record.finished and wall is not None:
@@ -169,12 +146,18 @@ def summary(record: store.Record) -> str:
 def run(parser: Parser, args: argparse.Namespace) -> int:
     """Check everything (nothing is written before), then reuse the configuration's finished
     record or train and record it through the sweeps' worker; print the summary."""
+    import torch
+    from tqdm import tqdm
+
+    import store
+    from sweeps.inputs import open_dataset
+    from sweeps.longrun import long_run_from_args
+    from sweeps.parallel import crash_exit_code
+    from sweeps.worker import Cell, evaluate_samples, run_task, stack_tasks
     try:
-        plugins = load_plugins(args.plugin)
         cfg = config_from_args(args)
-        device = str(check_device(args.device))
-        check_counts(threads=args.threads)
-        snaps = parse_int_list(args.snapshot_steps, "--snapshot-steps", minimum=0) if args.snapshot_steps else []
+        device = str(check_device(args.devices))
+        snaps = args.snapshot_steps or []
         if any(s > cfg.steps for s in snaps):
             raise UsageError(f"--snapshot-steps must lie in 0..{cfg.steps}")
         options = long_run_from_args(args)
@@ -200,7 +183,7 @@ def run(parser: Parser, args: argparse.Namespace) -> int:
             return 0
         print(f"{cell.path}: finished, but without what {', '.join(missing)} asks for; training it again",
               file=sys.stderr)
-    task, = stack_tasks(SWEEP, [cell], [cell], lambda _: evaluate_samples, plugins, max_stack=1, long=options,
+    task, = stack_tasks(SWEEP, [cell], [cell], lambda _: evaluate_samples, args.plugin, max_stack=1, long=options,
                         snapshot_steps=snaps, figures=draw_figures)
     torch.set_num_threads(args.threads)
     with tqdm(total=cfg.steps, desc=f"{cfg.model} on {cfg.dataset}", unit="step", file=sys.stderr) as bar:

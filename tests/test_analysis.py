@@ -13,7 +13,7 @@ import data
 import objectives
 import store
 from analysis import claims, fid_table, heatmaps, report, stats
-from analysis.command import parse_formats
+from cli.options import figure_formats as parse_formats
 from analysis.figures import save_figure
 from analysis.tables import latex_escape
 from cli import UsageError

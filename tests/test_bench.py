@@ -14,7 +14,7 @@ def test_bench_writes_table_and_ratio_against_yardstick(tmp_path, capsys):
     naive = tmp_path / "naive.py"
     naive.write_text("print('model=x ms_per_step=10.000 hq=1 modes=8')\n")
     out = tmp_path / "bench"
-    code = bench.main(["--models", "gan,mmdnet", "--stack", "1,2", "--steps", "3", "--warmup", "1",
+    code = bench.main(["--models", "gan,mmdnet", "--stack", "1,2", "--timed-steps", "3", "--warmup", "1",
                        "--repeats", "1", "--naive", str(naive), "--out", str(out)])
     assert code == 0
     table = pd.read_csv(out / "bench.csv")
@@ -31,8 +31,8 @@ def test_a_yardstick_without_the_objective_leaves_its_ratio_empty(tmp_path):
     """A yardstick that rejects an objective (argparse's exit code 2) times nothing for it."""
     naive = tmp_path / "naive.py"
     naive.write_text("import sys\nif 'wgangp' in sys.argv: sys.exit(2)\nprint('ms_per_step=10.000')\n")
-    assert bench.main(["--models", "gan,wgangp", "--stack", "1", "--steps", "2", "--warmup", "1", "--repeats", "1",
-                       "--naive", str(naive), "--out", str(tmp_path / "b")]) == 0
+    assert bench.main(["--models", "gan,wgangp", "--stack", "1", "--timed-steps", "2", "--warmup", "1",
+                       "--repeats", "1", "--naive", str(naive), "--out", str(tmp_path / "b")]) == 0
     table = pd.read_csv(tmp_path / "b" / "bench.csv").set_index("model")
     assert table.loc["gan", "naive_ms_per_step"] == 10.0 and pd.isna(table.loc["wgangp", "naive_ms_per_step"])
 

@@ -174,7 +174,7 @@ def test_train_cli_writes_trace_and_process_figures(tmp_path, model, sets, df):
     if df:
         assert snaps["features_samples"].shape == (3, 1_000, df)
     # the stand-alone commands redraw both from the record alone
-    assert process.main([str(out), "--steps", "0,30", "--out", str(tmp_path / "p.png")]) == 0
+    assert process.main([str(out), "--snapshot-steps", "0,30", "--out", str(tmp_path / "p.png")]) == 0
     assert traces.main([str(out), "--smooth", "5", "--out", str(tmp_path / "t.png")]) == 0
     assert_png(tmp_path / "p.png")
     assert_png(tmp_path / "t.png")

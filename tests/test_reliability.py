@@ -427,6 +427,15 @@ BAD = [  # command, arguments ({t}: the test's folder, {file}: a file in it), wh
     ("analysis.process", ["{t}/nothing"], "does not exist"),
     ("analysis.traces", ["{t}/nothing"], "does not exist"),
     ("analysis.traces", ["{t}"], "no traces below"),
+    # checked while parsing (cli.options), before anything is imported for the work
+    ("sweeps.stability", [*SWEEP, "--models", "gramm"], "unknown model gramm"),
+    ("sweeps.stability", [*SWEEP, "--grid", "seed=1,2"], "--grid cannot sweep seed: use --seeds"),
+    ("sweeps.fid", [*FID, "--kid-subset-size", "0"], "--kid-subset-size must be a positive integer"),
+    ("sweeps.train", ["--devices", "cuda:x"], "--devices has unknown device 'cuda:x'"),
+    ("sweeps.bench", ["--timed-steps", "0"], "--timed-steps must be a positive integer"),
+    ("analysis.process", ["{t}", "--snapshot-steps", "-1"], "--snapshot-steps values must be at least 0"),
+    ("analysis.traces", ["{t}", "--smooth", "0"], "--smooth must be a positive integer"),
+    ("analysis.stability", ["{t}", "--format", "jpg"], "unknown figure format jpg"),
 ]
 
 

@@ -93,7 +93,7 @@ def test_rescoring_with_the_same_extractor_reproduces_the_stored_metrics(sweep, 
 def test_rescore_refuses_bad_input_with_one_line(tmp_path, capsys):
     for argv, message in [([str(tmp_path / "nothing")], "does not exist"),
                           ([str(tmp_path)], "no finished records"),
-                          ([str(tmp_path), "--kid-subset-size", "0"], "must be at least 1")]:
+                          ([str(tmp_path), "--kid-subset-size", "0"], "--kid-subset-size must be a positive integer")]:
         with pytest.raises(SystemExit) as exc:
             rescore(argv)
         assert exc.value.code == 2

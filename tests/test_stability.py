@@ -137,7 +137,7 @@ def test_dask_backend_runs_the_smoke_grid(tmp_path):
     (["--widths", "0"], "--widths values must be at least 1"),
     (["--devices", "cuda:0"], "cuda:0"),
     (["--backend", "dask"], "needs --scheduler"),
-    (["--grid", "df"], "--grid expects KEY=V1,V2"),
+    (["--grid", "df"], "--grid: expects KEY=V1,V2"),
     (["--grid", "nope=1,2"], "no hyperparameter nope"),
     (["--set", "lr=adam"], "lr must be a finite number"),
     (["--dataset", "mnist5k"], "mnist5k is image data"),

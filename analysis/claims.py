@@ -29,7 +29,7 @@ from analysis.fid_table import is_inception, short_features
 from analysis.frames import axis_name, levels
 from analysis.stats import mean_std, welch_p, wilson
 from core import paper
-from metrics.ring import FAILURES, SUCCESS_RULE, SUCCESS_SPREAD
+from metrics.success import FAILURES, SUCCESS_RULE, SUCCESS_SPREAD
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
 INDICATIVE, SUPPORTS, DOES_NOT_SUPPORT = "indicative only", "supports the claim", "does not support the claim"
@@ -103,7 +103,7 @@ def failures(runs: pd.DataFrame) -> pd.Series:
 
 
 def failure_counts(runs: pd.DataFrame) -> str:
-    """``"failure types: ok 59, too-wide 1"``, in the order of `metrics.ring.FAILURES`."""
+    """``"failure types: ok 59, too-wide 1"``, in the order of `metrics.success.FAILURES`."""
     counts = failures(runs).value_counts()
     order = [f for f in FAILURES if f in counts] + sorted(set(counts.index) - set(FAILURES))
     return "failure types: " + ", ".join(f"{f} {int(counts[f])}" for f in order)

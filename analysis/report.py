@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pandas as pd
 
-import data
 import store
 from analysis import fid_table, stability
 from analysis.claims import (NOT_REPRODUCED, NOT_RUN, PAPER_GRID, PAPER_RING, REPRODUCED, Verdict, failure_table,
@@ -36,8 +35,7 @@ from analysis.heatmaps import NOTE, drawn, modes_in, scale_words
 from analysis.stats import BOLD_RULE
 from cli import Parser, fail
 from cli.options import add_options
-from engine import field_default
-from metrics.ring import SUCCESS_RULE
+from metrics.success import SUCCESS_RULE
 
 TITLE = "Reproduction report: Generative Ratio Matching Networks (Srivastava et al., ICLR 2020)"
 
@@ -111,6 +109,7 @@ def missing_runs(df: pd.DataFrame, axes: Sequence[str]) -> list[str]:
 
 def default_cell(df: pd.DataFrame, axes: Sequence[str]) -> str:
     """The cell whose axes take the harness's defaults (noise dimension 4, width 100), else the first."""
+    from engine import field_default  # the run configuration's defaults: only where a report is drawn
     try:
         want = {a: field_default(a) for a in axes}
     except (KeyError, AttributeError, TypeError):
@@ -191,6 +190,7 @@ def claims_findings(doc: Document, ring: list[store.Record]) -> None:
         doc.table(failure_table(df), f"{runs[0].config['dataset']}, setting {runs[0].setting}: runs per failure type "
                                      "(metrics.ring: collapse, missed-modes, off-modes, too-wide, too-tight; crashed "
                                      "and diverged runs under their status).")
+    import data  # the data's dimension, for the noise-dimension finding
     findings = [noise_dim_finding(df, data.get(runs[0].config["dataset"]).x_shape[0],
                                   f"{runs[0].config['dataset']}, setting {runs[0].setting}") for runs, df in groups]
     doc.heading("Findings beyond the paper's claims", 3)

@@ -4,7 +4,7 @@ of one seed drawn over the data.
 Layout as in the paper: columns are the first grid axis (noise dimension 2, 4, 8, 16) under
 one column header, rows the second (generator width 20, 100, 200, top to bottom) beside one
 row header; ticks in every panel; one legend. A red frame marks a panel whose shown run
-fails the success rule (`metrics.ring.SUCCESS_RULE`); panels say "not run", "crashed" or
+fails the success rule (`metrics.success.SUCCESS_RULE`); panels say "not run", "crashed" or
 "diverged" where there is nothing to draw, and "k% off-panel" where samples fall outside the
 fixed limits that fit the data. 3-D data keep 3-D panels with one viewing angle.
 
@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from core import streams  # noqa: E402
 import store  # noqa: E402
 from analysis.figures import (DOUBLE_COLUMN, FAIL_COLOUR, SINGLE_COLUMN, data_limit, legend_handles,  # noqa: E402
                               save_figure, scatter_panel)
@@ -44,6 +43,7 @@ MARGIN, TICKS = 0.6, 0.18  # inches of row header and labels left of a block; of
 def reference_points(dataset: str, n: int = POINTS) -> np.ndarray | None:
     """Fresh true points of a toy data set (fixed seed), or None for other data."""
     import data
+    from core import streams
     try:
         ds = data.get(dataset)
     except KeyError:

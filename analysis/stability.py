@@ -48,7 +48,7 @@ from analysis.tables import pm, write_table
 from analysis.traces import draw_cell_traces
 from metrics import catalog
 from metrics.catalog import Metric
-from metrics.ring import SUCCESS_RULE
+from metrics.success import SUCCESS_RULE
 
 
 def grid_axes(df: pd.DataFrame, records: Sequence[store.Record]) -> list[str]:

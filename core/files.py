@@ -14,13 +14,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import platform
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 TMP_PREFIX = ".tmp-"
 TMP_OVERHEAD = 40  # characters a temporary sibling adds to a name: prefix, host, pid, random tag
@@ -104,6 +106,13 @@ def write_bytes(path: Path, data: bytes) -> Path:
 def digest_bytes(data: bytes) -> str:
     """The SHA-256 of ``data``, in hex."""
     return hashlib.sha256(data).hexdigest()
+
+
+def config_key(config: Mapping[str, Any], length: int = 16) -> str:
+    """A stable hash of plain configuration data (a run's identity, a setting's name):
+    sorted keys, no whitespace, floats as Python writes them (so 1e-3 and 0.001 agree),
+    independent of the process."""
+    return digest_bytes(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())[:length]
 
 
 def file_digest(path: Path) -> str:

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import inspect
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import data
 import objectives
 from core import paper
+from core.files import config_key, file_digest
 from models import ARCHITECTURES
 
 ENGINE_VERSION = 3  # bump when a change to engine/, models/ or data/ changes trained numbers
@@ -135,13 +133,6 @@ class RunConfig:
         return config_key(self.to_dict())
 
 
-def config_key(config: Mapping[str, Any], length: int = 16) -> str:
-    """A stable hash of plain configuration data: sorted keys, no whitespace, floats as
-    Python writes them (so 1e-3 and 0.001 agree), independent of the process."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
 @functools.cache
 def source_digest(cls: type) -> str:
     """The short SHA-256 of the file that defines ``cls`` ("" when it has none, e.g. a class
@@ -149,7 +140,7 @@ def source_digest(cls: type) -> str:
     run of it: the code that process trains with, even if the file is edited meanwhile."""
     try:
         source = inspect.getsourcefile(cls)
-        return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12] if source else ""
+        return file_digest(source)[:12] if source else ""
     except (TypeError, OSError):
         return ""
 

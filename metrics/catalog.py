@@ -7,9 +7,9 @@ table headers, ``about`` for captions), which end is best, its scale and number 
 its fixed range given the data where it has one (a function of the data set's number of
 modes: heatmap colours never depend on the data), whether progress lines show it, which
 data it applies to (``toy`` mixtures, ``image`` data, or every run) and what its values
-are (reals, counts, yes/no flags, or categories such as a failure's type). Entries are registered by key as torch-fidelity
-registers its extractors (`register` refuses a key twice); their order is the order of
-table columns, figure panels and the report's heatmaps.
+are (reals, counts, yes/no flags, or categories such as a failure's type). Entries are
+registered by key as torch-fidelity registers its extractors (`register` refuses a key
+twice); their order is the order of table columns, figure panels and the report's heatmaps.
 
 A metric whose ``best`` is None (the data set's number of modes, a metric's spread over
 subsets, wall time) is context, not quality: recorded and described, never coloured,
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from metrics.ring import COVER_SHARE, FAILURES, HQ_RADIUS, MMD_SIGMAS, SUCCESS_RULE, SUCCESS_SPREAD
+from metrics.success import COVER_SHARE, FAILURES, HQ_RADIUS, MMD_SIGMAS, SUCCESS_RULE, SUCCESS_SPREAD
 
 Best = Literal["high", "low", "centre"]  # centre: the middle of the fixed range (on the metric's scale)
 Limits = Callable[[int], tuple[float, float]]  # the fixed range given the data set's number of modes

@@ -56,21 +56,12 @@ import numpy as np
 import torch
 
 from core import streams
+from metrics.success import COVER_SHARE, HQ_RADIUS, MMD_SIGMAS, failure_type
 from objectives.kernels import mmd2
 
-COVER_SHARE = 0.1
-COLLAPSE_SHARE = 0.25  # collapse: at most this share of the modes strictly covered
-SUCCESS_HQ = 0.5
-SUCCESS_SPREAD = math.sqrt(2.0)  # success needs 1/SUCCESS_SPREAD <= every direction's spread <= SUCCESS_SPREAD
-HQ_RADIUS = 3.0  # in standard deviations (Mahalanobis)
 MAD_TO_STD = 1.4826  # median |x| of N(0, 1) is 1 / 1.4826
 RING_TOLERANCE = 1e-3  # relative: centres this close to one circle in one plane make a ring
-MMD_SIGMAS = (0.1, 0.2, 0.5, 1.0, 2.0)
 MMD_POINTS = 2_000
-FAILURES = ("ok", "collapse", "missed-modes", "off-modes", "too-wide", "too-tight")
-SUCCESS_RULE = (f"success = every mode holds >= {COVER_SHARE:.0%} of a uniform share of high-quality samples, "
-                f">= {SUCCESS_HQ:.0%} of all samples are high quality, and the spread in every direction (along "
-                f"the ring, radial, across its plane) is within 1/sqrt 2..sqrt 2 of the data's")
 
 
 def ring_frames(centres: torch.Tensor) -> tuple[torch.Tensor, tuple[str, ...]] | None:
@@ -120,21 +111,6 @@ def farthest_from_one(spreads: torch.Tensor) -> float:
     if torch.isnan(spreads).any():
         return math.nan
     return float(spreads[torch.log(spreads).abs().argmax()])
-
-
-def failure_type(covered_strict: int, n_modes: int, hq_fraction: float, spread: float) -> str:
-    """Why a run fails (`FAILURES`), the first rule that applies; "ok" when it succeeds."""
-    if covered_strict <= COLLAPSE_SHARE * n_modes:
-        return "collapse"
-    if covered_strict < n_modes:
-        return "missed-modes"
-    if not hq_fraction >= SUCCESS_HQ:
-        return "off-modes"
-    if spread > SUCCESS_SPREAD:
-        return "too-wide"
-    if spread < 1 / SUCCESS_SPREAD:
-        return "too-tight"
-    return "ok"
 
 
 def ring_metrics(samples: np.ndarray, centres: np.ndarray, noise_matrix: np.ndarray | float,

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from core.files import digest_bytes, write_bytes
 
@@ -30,6 +29,7 @@ def save_checkpoint(path: Path, state: Mapping[str, Any]) -> Path:
     """Write a training checkpoint atomically (`core.files.atomic_path`): a kill at any moment
     leaves the previous checkpoint or the new one. ``state`` holds tensors and plain data."""
     buffer = io.BytesIO()
+    import torch  # checkpoints hold tensors; nothing else in the store needs torch
     torch.save(dict(state), buffer)
     payload = buffer.getvalue()
     return write_bytes(path, MAGIC + digest_bytes(payload).encode() + b"\n" + payload)
@@ -51,6 +51,7 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     if digest_bytes(payload).encode() != header[len(MAGIC):]:
         raise DamagedCheckpoint("differs from what was written (checksum)")
     try:
+        import torch
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a foreign payload fails in many ways
         first = str(err).splitlines()[0][:120] if str(err) else ""

@@ -15,8 +15,8 @@ So runs of different configurations never share a directory, a rerun finds exact
 own records, and tables group records by setting and entry (`store.records.Record.row`).
 
 While a stack trains, two kinds of files live outside the records: its checkpoint
-(`stack_checkpoint`: ``<setting>/.checkpoints/<hash of the members' keys>.pt``;
-`run_checkpoint` for a single run: ``<parent of --out>/.checkpoints/<name>-<key>.pt``) and
+(`stack_checkpoint`: ``<setting>/.checkpoints/<hash of the members' keys>.pt``, a single
+run's too) and
 each run's live TensorBoard folder (`live_dir`: a hidden ``.live-seed<k>`` sibling of the
 record), which `store.records.write` copies into the record as ``tensorboard/``.
 """
@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.config import config_key
+from core.files import config_key
 
 if TYPE_CHECKING:
     from store.records import Record
@@ -87,11 +87,6 @@ def stack_checkpoint(record: Path, members: Sequence[str]) -> Path:
     (any member's), named by a hash of its members' configuration keys (stacks are a
     pure function of the grid, so a rerun finds it)."""
     return Path(record).parents[3] / CHECKPOINT_DIR / f"{config_key({'members': list(members)})}.pt"
-
-
-def run_checkpoint(out: Path, key: str) -> Path:
-    """The checkpoint of the single run of configuration ``key`` recorded at ``out``."""
-    return Path(out).parent / CHECKPOINT_DIR / f"{Path(out).name}-{key}.pt"
 
 
 def live_dir(record: Path) -> Path:

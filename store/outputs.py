@@ -8,7 +8,6 @@ import uuid
 from pathlib import Path
 
 from core.files import TMP_OVERHEAD, TMP_PREFIX
-from store.records import RECORD_FILE
 
 
 def _name_max(existing: Path) -> int:
@@ -46,19 +45,3 @@ def ensure_writable(root: Path) -> None:
         probe.rmdir()
     except OSError as err:
         raise PermissionError(f"cannot write to output root {root}: {err.strerror or err}") from None
-
-
-def ensure_record_target(path: Path) -> None:
-    """Raise ``PermissionError`` unless a record can be written at ``path``
-    (`store.records.write`): its parent is writable (`ensure_writable`) and ``path`` does
-    not exist, is empty, or holds a record, which the new one replaces. Any other file or
-    directory there is the user's: writing would replace it, so it is refused. Creates
-    nothing."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise PermissionError(f"cannot write a record at {path}: it is a file")
-    ensure_writable(path.parent)
-    check_names(path)
-    if path.is_dir() and not (path / RECORD_FILE).is_file() and any(path.iterdir()):
-        raise PermissionError(f"{path} exists and is not a record directory; choose another --out "
-                              f"(a record replaces what is there)")

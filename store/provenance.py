@@ -18,7 +18,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
 
 
 
@@ -86,6 +85,7 @@ def provenance() -> dict[str, Any]:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
+    import torch  # provenance is asked where runs train or are scored, which import torch anyway
     versions["torch"] = torch.__version__  # with the build tag (+cpu, +cu132, ...)
     code = source()
     known = code.commit is not None and code.dirty is not None

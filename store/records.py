@@ -40,10 +40,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from core.files import TMP_PREFIX, atomic_path, file_digest, file_lock, tmp_sibling
-from engine.config import config_key
+from core.files import TMP_PREFIX, atomic_path, config_key, file_digest, file_lock, tmp_sibling
 from store.layout import cell_label, entry_id, setting_id
 
 FORMAT = 2  # bump when the layout or the meaning of a field changes
@@ -167,6 +165,7 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
         if trace is not None:
             trace.to_csv(tmp / TRACE_FILE, index_label="step")
         if generator is not None:
+            import torch  # only where a generator is saved: reading records needs no torch
             torch.save(generator, tmp / GENERATOR_FILE)
         if snapshots:
             np.savez_compressed(tmp / SNAPSHOTS_FILE, **snapshots)

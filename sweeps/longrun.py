@@ -6,8 +6,8 @@
 - **Checkpoints** (``--checkpoint-minutes``, default 10, and/or ``--checkpoint-steps``):
   the trainer's whole state (`engine.Trainer.state_dict`: networks, optimisers, every
   random stream, step, trace, snapshots, divergence state), the metrics over steps so
-  far and the live view's position go to one file per stack (`store.stack_checkpoint`,
-  `store.run_checkpoint`), written atomically. A rerun of the same command finds it
+  far and the live view's position go to one file per stack (`store.stack_checkpoint`),
+  written atomically. A rerun of the same command finds it
   (its name hashes the members' configuration keys), says from which step it resumes,
   and ends with the same samples, bit for bit, as a run never stopped: training in
   pieces is training in one go (`engine.Trainer.train` checks divergence at fixed steps).

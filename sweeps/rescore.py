@@ -39,8 +39,6 @@ from analysis.frames import scan
 from cli import Parser, UsageError, check_device, clean_exit, fail
 from cli.options import add_options
 from sweeps.inputs import data_root_env, image_scoring, open_dataset
-from sweeps.reuse import load_generator
-from sweeps.worker import EvaluateImages, Evaluator, evaluate_samples
 
 
 def build_parser() -> Parser:
@@ -68,12 +66,14 @@ def default_cache(results: Path) -> Path:
 
 def samples_of(record: store.Record, n: int | None, device: str) -> np.ndarray:
     """The record's stored samples, or ``n`` fresh ones from its generator."""
+    from sweeps.reuse import load_generator
     return store.load_samples(record.path) if n is None else load_generator(record.path, device).sample(n)
 
 
 def rescore(records: list[store.Record], args: argparse.Namespace) -> list[tuple[store.Record, dict[str, Any]]]:
     """Score every record again and store the result; returns (record as it was, new metrics)."""
     datasets: dict[str, Any] = {}
+    from sweeps.worker import EvaluateImages, Evaluator, evaluate_samples  # torch: after the arguments are read
     evaluators: dict[str, Evaluator] = {}
     cache = args.cache_dir or default_cache(args.results)
     for r in records:  # every data set and extractor is checked before any record changes

@@ -53,6 +53,7 @@ def build_parser() -> Parser:
                 "plugin", "checkpoint_minutes", "checkpoint_steps", "eval_every", "eval_samples", "tensorboard",
                 "log_every", "images_every", "force", one=("models", "dataset", "arch", "noise_dims", "widths", "seeds",
                                                   "devices"),
+                defaults={"out": Path("results")},
                 notes={"out": f"the results root; the record goes to OUT/{SWEEP}/<setting>/<dataset>/"
                                        "<objective>_<hp>/default/seed<k>/, a folder of its configuration's own"})
     return p

@@ -72,17 +72,17 @@ RING = ["--models", "gram", "--steps", "30", "--batch", "64", "--widths", "20", 
 
 
 def test_a_damaged_but_loadable_checkpoint_is_named_and_training_starts_over(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert train.main([*RING, "--out", str(out)]) == 0
+    assert train.main([*RING, "--out", str(tmp_path)]) == 0
+    out, = store.record_dirs(tmp_path)
     reference = (out / "samples.npy").read_bytes()
     cfg = RunConfig(model="gram", steps=30, batch=64, width=20, n_samples=500)
-    checkpoint = store.run_checkpoint(out, cfg.key())
+    checkpoint = store.stack_checkpoint(out, [cfg.key()])
     killed = StackRun([cfg], "cpu", LongRun(checkpoint_steps=10), checkpoint)  # what a kill at step 10 leaves
     killed.trainer.train(10)
     killed.save()
     flip_a_weight_byte(checkpoint)
     capsys.readouterr()
-    assert train.main([*RING, "--out", str(out)]) == 0
+    assert train.main([*RING, "--out", str(tmp_path), "--force"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "checkpoint" in line]
     assert len(lines) == 1, lines
     assert f"ignoring the checkpoint {checkpoint}: it differs from what was written (checksum)" in lines[0]

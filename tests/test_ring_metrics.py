@@ -11,7 +11,8 @@ import torch
 from scipy.stats import chi2
 
 import data
-from metrics.ring import failure_type, ring_frames, ring_metrics, toy_metrics
+from metrics.ring import ring_frames, ring_metrics, toy_metrics
+from metrics.success import failure_type
 
 
 @pytest.fixture(params=["ring2d", "ring3d"])

@@ -10,6 +10,8 @@
 - Dask (``backend="dask"``, ``scheduler="tcp://host:8786"``): the same tasks go to an
   existing cluster (checked before any work: `check_scheduler`); devices are assigned
   round-robin.
+- Slurm (``backend="slurm"``): stacks go to Slurm jobs through submitit (`sweeps.slurm`),
+  each with the devices and workers above inside the job.
 
 Each local worker is a one-process loky executor of its own. A worker that dies (the
 out-of-memory killer, a segfault) breaks only that executor: its task is handed to
@@ -40,6 +42,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 from tqdm import tqdm
 
 from cli import UsageError, check_counts, check_device
+from sweeps.slurm import CLUSTERS, SlurmOptions, run_slurm, slurm_from_args
 
 CONNECT_TIMEOUT_S = 5  # a Dask scheduler that does not answer this fast is reported as unreachable
 Lost = Callable[[Any, str, str], Any]  # (task, device, why its worker died, one line) -> its result
@@ -52,9 +55,10 @@ class Placement:
     devices: tuple[str, ...] = ("cpu",)
     jobs: int = 1  # CPU workers (ignored for GPUs, where jobs_per_device counts)
     jobs_per_device: int | None = 1  # None: chosen by `fitted` from the tasks and the devices' memory
-    backend: str = "loky"  # or "dask"
+    backend: str = "loky"  # or "dask", "slurm"
     scheduler: str | None = None
     threads: int = 1  # torch threads per CPU worker
+    slurm: SlurmOptions | None = None  # backend "slurm": what each job asks for; devices are a job's
 
     @property
     def on_gpu(self) -> bool:
@@ -73,8 +77,9 @@ class Placement:
         memory (each worker process holds its own CUDA context and stacks)."""
         if not self.on_gpu or self.jobs_per_device is not None:
             return self
-        per_device = -(-max(1, tasks) // len(self.devices))
-        if self.backend != "dask":
+        per_job = min(tasks, self.slurm.stacks_per_job) if self.slurm else tasks
+        per_device = -(-max(1, per_job) // len(self.devices))
+        if self.backend == "loky":
             import torch
             free = min(torch.cuda.mem_get_info(torch.device(d))[0] for d in self.devices)
             per_device = min(per_device, max(1, int(free / 2**30 // GPU_WORKER_GIB)))
@@ -91,9 +96,17 @@ def add_placement_args(parser: argparse.ArgumentParser, unit: str = "cells") -> 
     parser.add_argument("--jobs-per-device", type=int,
                         help=f"concurrent {unit} per GPU (default: as many as there are stacks to train, up to "
                              f"{MAX_GPU_WORKERS} and one per {GPU_WORKER_GIB} GiB of the device's free memory)")
-    parser.add_argument("--backend", choices=["loky", "dask"], default="loky",
-                        help="loky (local worker processes, default) or dask (a Dask cluster; needs --scheduler)")
+    parser.add_argument("--backend", choices=["loky", "dask", "slurm"], default="loky",
+                        help="loky (local worker processes, default), dask (a Dask cluster; needs --scheduler) or "
+                             "slurm (Slurm jobs through submitit, see docs/clusters.md)")
     parser.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
+    parser.add_argument("--slurm-time", type=int, default=240, help="--backend slurm: minutes per job (default 240)")
+    parser.add_argument("--slurm-gpus", type=int, default=0, help="--backend slurm: GPUs per job (default 0: CPU)")
+    parser.add_argument("--slurm-partition", help="--backend slurm: partition (default: the cluster's)")
+    parser.add_argument("--slurm-logs", type=Path, help="--backend slurm: job files and logs (default OUT/slurm-logs)")
+    parser.add_argument("--stacks-per-job", type=int, default=1, help="--backend slurm: stacks per job (default 1)")
+    parser.add_argument("--slurm-cluster", choices=CLUSTERS, default="slurm",
+                        help="--backend slurm: slurm (default) or local (submitit's jobs on this machine, a try-out)")
 
 
 MAX_GPU_WORKERS = 8  # worker processes per GPU when --jobs-per-device is not given
@@ -112,12 +125,15 @@ def placement_from_args(args: argparse.Namespace) -> Placement:
         raise UsageError("--devices mixes cpu and cuda devices")
     if args.backend == "dask" and not args.scheduler:
         raise UsageError("--backend dask needs --scheduler ADDRESS")
-    if args.backend == "dask":  # a cluster's devices cannot be checked from here
+    slurm = slurm_from_args(args) if args.backend == "slurm" else None
+    if slurm:  # a job's devices: its own GPUs, not this machine's
+        devices = tuple(f"cuda:{i}" for i in range(slurm.gpus)) or ("cpu",)
+    elif args.backend == "dask":  # a cluster's devices cannot be checked from here
         check_scheduler(args.scheduler)
     else:
         for d in devices:
             check_device(d)
-    return Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
+    return Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads, slurm)
 
 
 def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -145,6 +161,7 @@ def _limit_threads(threads: int) -> None:
 def _init_worker(threads: int) -> None:
     """A local worker's start: Ctrl-C is the parent's to handle (it stops the workers)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # a Slurm job's preemption signal is its main process's
     _limit_threads(threads)
 
 
@@ -210,8 +227,8 @@ def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
     """
     if not tasks:
         return
-    if placement.backend == "dask":
-        yield from _run_dask(fn, tasks, placement, lost)
+    if placement.backend in ("dask", "slurm"):
+        yield from (run_slurm if placement.backend == "slurm" else _run_dask)(fn, tasks, placement, lost)
         return
     threads = placement.threads_per_worker()
     per = (placement.jobs_per_device or 1) if placement.on_gpu else placement.jobs

@@ -37,7 +37,7 @@ from cli import (Parser, UsageError, add_models_arg, add_out_arg, add_plugin_arg
 from engine import MAX_STACK, RunConfig, field_default
 from sweeps.longrun import LongRun, add_long_run_args, long_run_from_args
 from sweeps.parallel import Placement, add_placement_args, crash_exit_code, placement_from_args, run_with_progress
-from sweeps.worker import Cell, Evaluator, evaluate_samples, record_lost, run_task, stack_tasks
+from sweeps.worker import EMA_HELP, Cell, Evaluator, evaluate_samples, record_lost, run_task, stack_tasks
 
 RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"model", "dataset", "seed", "hp"}
 LIST_OPTIONS = {"noise_dim": "noise_dims", "width": "widths", "arch": "arch"}  # axis field -> option
@@ -107,6 +107,7 @@ class Sweep:
         p.add_argument("--samples", type=int, help="samples drawn and scored per run (default: the preset's)")
         p.add_argument("--noise", choices=["normal", "uniform"], default=d["noise"],
                        help=f"noise distribution (default {d['noise']})")
+        p.add_argument("--ema", type=float, default=0.0, metavar="DECAY", help=EMA_HELP)
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a hyperparameter of every objective that has it, e.g. lr=5e-4 "
                             "(checked against its default's type and range)")
@@ -181,7 +182,7 @@ class Sweep:
         base = {"steps": args.steps if args.steps is not None else preset["steps"],
                 "batch": args.batch if args.batch is not None else preset["batch"],
                 "n_samples": args.samples if args.samples is not None else preset["n_samples"],
-                "noise": args.noise, **fixed}
+                "noise": args.noise, "ema": args.ema, **fixed}
         cells = []
         try:
             for dataset, model, point in itertools.product(datasets, models, itertools.product(*axes.values())):

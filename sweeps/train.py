@@ -35,7 +35,7 @@ from cli import (Parser, UsageError, add_data_args, add_models_arg, add_out_arg,
 from engine import RunConfig, field_default
 from metrics.ring import reference_samples
 from sweeps.longrun import SampleView, StackRun, add_long_run_args, long_run_from_args
-from sweeps.worker import evaluate_samples, save_outcome, stack_info
+from sweeps.worker import EMA_HELP, evaluate_samples, save_outcome, score, stack_info
 
 DEFAULT = field_default
 
@@ -65,6 +65,7 @@ def build_parser() -> Parser:
     p.add_argument("--samples", type=int, default=DEFAULT("n_samples"),
                    help=f"samples drawn at the end (default {DEFAULT('n_samples')})")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter, e.g. lr=5e-4")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY", help=EMA_HELP)
     p.add_argument("--snapshot-steps", default="",
                    help="comma list of steps at which to store samples and projected points "
                         "(snapshots.npz; 0 = before training), e.g. 0,500,3000")
@@ -86,7 +87,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     try:
         return RunConfig(model=model, dataset=args.dataset, arch=args.arch, noise_dim=args.noise_dim,
                          width=args.width, depth=args.depth, steps=args.steps, batch=args.batch, seed=args.seed,
-                         noise=args.noise, n_samples=args.samples, hp=tuple(parse_overrides(args.set).items()))
+                         noise=args.noise, n_samples=args.samples, ema=args.ema, hp=tuple(parse_overrides(args.set).items()))
     except ValueError as err:
         raise UsageError(str(err)) from None
 
@@ -130,7 +131,7 @@ def run(parser: Parser, args: argparse.Namespace) -> int:
               file=sys.stderr) as bar:
         stack.run(progress=lambda done: bar.update(done - bar.n))
     outcome = trainer.outcomes()[0]
-    evaluation = evaluate_samples(outcome, dataset, str(device))
+    evaluation = score(evaluate_samples, outcome, dataset, str(device))
     curves = stack.curve(0)
     title = config_title(cfg.to_dict())
 

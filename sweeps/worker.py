@@ -15,7 +15,7 @@ import resource
 import time
 import traceback
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -82,6 +82,21 @@ class EvaluateImages:
 
     def over_steps(self, samples: np.ndarray, dataset: Any, config: RunConfig, device: str) -> dict[str, Any]:
         return self.scoring(to_uint8(samples), dataset.images_uint8(), device)
+
+
+EMA_HELP = ("also keep an exponential moving average of each run's generator weights with this decay, e.g. "
+            "0.999, scored and stored beside the raw generator (samples_ema.npy, metrics ema_*; default 0 = off)")
+
+
+def score(evaluate: Evaluator, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
+    """``evaluate(outcome)``, and with an EMA generator (`engine.ema`) its samples scored
+    the same way beside it: metrics as ``ema_<name>``, files as ``<name>_ema``."""
+    raw = evaluate(outcome, dataset, device)
+    if outcome.ema_samples is None:
+        return raw
+    ema = evaluate(replace(outcome, samples=outcome.ema_samples), dataset, device)
+    return Evaluation({**raw.metrics, **{f"ema_{k}": v for k, v in ema.metrics.items()}}, raw.scoring,
+                      {**raw.files, **{f"{k}_ema": v for k, v in ema.files.items()}})
 
 
 @dataclass(frozen=True)
@@ -188,7 +203,7 @@ def run_task(task: Task, device: str) -> list[dict[str, Any]]:
         outcomes = stack.trainer.outcomes()
         for i in task.pending:
             cell, outcome = task.cells[i], outcomes[i]
-            evaluation = task.evaluate(outcome, stack.trainer.dataset, device)
+            evaluation = score(task.evaluate, outcome, stack.trainer.dataset, device)
             rss = peak_rss_mb()
             save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes),
                          {"stack": task.stack(i), "peak_rss_mb": rss, **stack.provenance()}, curves=stack.curve(i),

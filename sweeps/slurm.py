@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 CLUSTERS = ("slurm", "local")  # local: submitit's local executor (real jobs on this machine: to try a setup, tests)
 POLL_S = 2.0  # seconds between looks at the jobs' states
+MAX_TIME_MIN = 60 * 24 * 30  # --slurm-time beyond 30 days is a typo
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ def slurm_from_args(args: argparse.Namespace) -> SlurmOptions:
         import submitit  # noqa: F401
     except ImportError:
         raise UsageError("--backend slurm needs submitit (install the 'slurm' extra)") from None
-    check_counts(slurm_time=args.slurm_time, stacks_per_job=args.stacks_per_job)
+    check_counts(stacks_per_job=args.stacks_per_job)
+    if not 1 <= args.slurm_time <= MAX_TIME_MIN:
+        raise UsageError(f"--slurm-time must be in 1..{MAX_TIME_MIN} minutes, got {args.slurm_time}")
     if args.devices != "cpu":
         raise UsageError("with --backend slurm, --slurm-gpus N gives each job N GPUs; --devices is for local runs")
     if not 0 <= args.slurm_gpus <= 64:

@@ -87,7 +87,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     try:
         return RunConfig(model=model, dataset=args.dataset, arch=args.arch, noise_dim=args.noise_dim,
                          width=args.width, depth=args.depth, steps=args.steps, batch=args.batch, seed=args.seed,
-                         noise=args.noise, n_samples=args.samples, ema=args.ema, hp=tuple(parse_overrides(args.set).items()))
+                         noise=args.noise, n_samples=args.samples, ema=args.ema,
+                         hp=tuple(parse_overrides(args.set).items()))
     except ValueError as err:
         raise UsageError(str(err)) from None
 

@@ -51,7 +51,8 @@ def test_a_preempted_job_is_requeued_and_resumes_to_the_uninterrupted_samples(tm
     def task(root: Path) -> Task:
         cells = tuple(Cell(c, (("noise_dim", c.noise_dim),), root / f"setting/ring2d/gram/nz{c.noise_dim}/seed0")
                       for c in configs)
-        return Task("stability", cells, evaluate_samples, (), (0, 1), LongRun(checkpoint_minutes=0, checkpoint_steps=50))
+        every_50 = LongRun(checkpoint_minutes=0, checkpoint_steps=50)
+        return Task("stability", cells, evaluate_samples, (), (0, 1), every_50)
 
     whole = task(tmp_path / "whole")
     assert [r["status"] for r in run_task(whole, "cpu")] == ["ok", "ok"]

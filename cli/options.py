@@ -201,6 +201,10 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
            shown=f"{paper.SAMPLES:,}"),
     Option(("--noise",), "noise distribution (default {default})", shown="normal",
            argparse={"choices": ["normal", "uniform"]}),
+    Option(("--ema",), "also keep an exponential moving average of each run's generator weights with this decay, "
+           "e.g. 0.999, scored and stored beside the raw generator (samples_ema.npy, metrics ema_*; default "
+           "{default} = off)", float, 0.0, lambda v: None if 0 <= v < 1 else f"must be in [0, 1), got {v}",
+           argparse={"metavar": "DECAY"}),
     Option(("--set",), "override a hyperparameter of every objective that has it, e.g. lr=5e-4 (checked against "
            "its default's type and range; repeatable)", _typed(key_value),
            argparse={"action": "append", "metavar": "KEY=VALUE"}),
@@ -220,9 +224,20 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
     Option(("--jobs-per-device",), "concurrent stacks per GPU (default {default})", int,
            check=at_least(1, MAX_PARALLEL), group=PLACEMENT,
            shown="as many as there are stacks to train, up to 8 and one per 4 GiB of the device's free memory"),
-    Option(("--backend",), "loky (local worker processes, default) or dask (a Dask cluster; needs --scheduler)",
-           default="loky", group=PLACEMENT, argparse={"choices": ["loky", "dask"]}),
+    Option(("--backend",), "loky (local worker processes, default), dask (a Dask cluster; needs --scheduler) or "
+           "slurm (Slurm jobs through submitit, see docs/clusters.md)", default="loky", group=PLACEMENT,
+           argparse={"choices": ["loky", "dask", "slurm"]}),
     Option(("--scheduler",), "Dask scheduler address for --backend dask, e.g. tcp://host:8786", group=PLACEMENT),
+    Option(("--slurm-time",), "--backend slurm: minutes per job (default {default})", int, 240,
+           at_least(1, 30 * 24 * 60), group=PLACEMENT),
+    Option(("--slurm-gpus",), "--backend slurm: GPUs per job (default {default}: CPU)", int, 0, at_least(0, 64),
+           group=PLACEMENT),
+    Option(("--slurm-partition",), "--backend slurm: partition (default: the cluster's)", group=PLACEMENT),
+    Option(("--slurm-logs",), "--backend slurm: job files and logs (default OUT/slurm-logs)", Path, group=PLACEMENT),
+    Option(("--stacks-per-job",), "--backend slurm: stacks per job (default {default})", int, 1,
+           at_least(1, MAX_PARALLEL), group=PLACEMENT),
+    Option(("--slurm-cluster",), "--backend slurm: slurm (default) or local (submitit's jobs on this machine, a "
+           "try-out)", default="slurm", group=PLACEMENT, argparse={"choices": ["slurm", "local"]}),
     # long runs
     Option(("--checkpoint-minutes",), "write each stack's full training state every this many minutes of "
            "training (default {default}; 0 = never); rerunning the same command resumes from it", float, 10.0,

@@ -29,6 +29,7 @@ import data
 import objectives
 from core import paper
 from core.files import config_key, file_digest
+from engine.ema import check_decay
 from models import ARCHITECTURES
 
 ENGINE_VERSION = 3  # bump when a change to engine/, models/ or data/ changes trained numbers
@@ -58,6 +59,7 @@ class RunConfig:
     seed: int = 0
     noise: str = "normal"
     n_samples: int = paper.SAMPLES
+    ema: float = 0.0  # decay of the generator's moving average, also scored and stored (engine.ema); 0 = off
     hp: tuple[tuple[str, Any], ...] = field(default=())
     engine_version: int = field(default=ENGINE_VERSION, init=False)
     objective_version: int = field(default=0, init=False)
@@ -72,6 +74,7 @@ class RunConfig:
                 raise ValueError(f"{label} must be at most {limit:,}, got {value:,}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer in 0..{MAX_SEED}, got {self.seed!r}")
+        object.__setattr__(self, "ema", check_decay(self.ema))
         if self.noise not in NOISES:
             raise ValueError(f"unknown noise distribution {self.noise!r}; use {' or '.join(NOISES)}")
         if self.arch not in ARCHITECTURES:

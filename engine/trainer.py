@@ -26,6 +26,7 @@ import data
 import objectives
 from core import streams
 from engine.config import RunConfig
+from engine.ema import GeneratorEMA
 from engine.graphs import WARMUP_STEPS, CaptureError, CapturedStep, warmup_stream
 from models import ArchConfig, NetFactory
 
@@ -49,6 +50,7 @@ class RunOutcome:
     wall_time: float
     stack_size: int
     device: str
+    ema_samples: np.ndarray | None = None  # the EMA generator's samples (same noise), when RunConfig.ema > 0
 
 
 SAMPLE_CHUNK = 2_000  # samples per generator pass when drawing many
@@ -150,6 +152,7 @@ class Trainer:
         self.noise = objectives.NoiseSource(noise_dims, seeds, self.device, cfg.noise)
         self.objective = objectives.build(cfg.model, factory, self.noise, cfg.hyperparameters)
         self.batches = BatchSource(self.train_sets, seeds, cfg.batch, self.device)
+        self.ema = GeneratorEMA(self.objective.generator, cfg.ema) if cfg.ema else None
 
     def random_generators(self) -> list[torch.Generator]:
         """Every random stream a training step draws from (registered with a CUDA graph)."""
@@ -185,6 +188,8 @@ class Trainer:
                 self.captured.replay(t)
             else:
                 self._eager_step(t, per_step)
+            if self.ema is not None:
+                self.ema.update(self.objective.generator)
             self.steps_done = t + 1
             if self.snapshot_steps and self.steps_done in self.snapshot_steps:
                 self.snapshot()
@@ -264,23 +269,26 @@ class Trainer:
                 out[key] = np.stack([s[key][r].numpy() for s in self.snapshots])
         return out
 
-    def sample(self, n: int, role: str = "samples", keep_state: bool = False) -> Tensor:
+    def sample(self, n: int, role: str = "samples", keep_state: bool = False, ema: bool = False) -> Tensor:
         """``n`` generator samples per run, ``(R, n, *x)`` on the CPU, from a fresh noise stream
         (`draw_samples`). With ``keep_state`` the generator's buffers (batch norm's running
         statistics, which every forward pass in training mode updates) are put back
         afterwards, so sampling during training (evaluations, the live view) leaves the
-        state, and so the stored generator, exactly as it would be without it."""
-        saved = [b.clone() for b in self.objective.generator.buffers()] if keep_state else []
-        out = draw_samples(self.objective.generator, [c.noise_dim for c in self.configs],
+        state, and so the stored generator, exactly as it would be without it. With ``ema``,
+        from the moving average of the weights (`engine.ema`), with the same noise."""
+        generator = self.ema.model if ema else self.objective.generator
+        saved = [b.clone() for b in generator.buffers()] if keep_state else []
+        out = draw_samples(generator, [c.noise_dim for c in self.configs],
                            [c.seed for c in self.configs], self.configs[0].noise, n, role, self.device)
         with torch.no_grad():
-            for b, s in zip(self.objective.generator.buffers(), saved):
+            for b, s in zip(generator.buffers(), saved):
                 b.copy_(s)  # in place: a captured CUDA graph keeps reading the same memory
         return out
 
     def outcomes(self) -> list[RunOutcome]:
         """One `RunOutcome` per run, with ``n_samples`` final samples."""
         samples = self.sample(self.configs[0].n_samples)
+        ema = self.sample(self.configs[0].n_samples, ema=True) if self.ema is not None else None
         trace = self.trace.cpu().numpy() if self.trace is not None else np.zeros((0, self.runs, 0))
         gen = self.objective.generator
         return [RunOutcome(config=c, status="ok" if self.diverged_at[r] is None else "diverged",
@@ -288,7 +296,8 @@ class Trainer:
                            diag_names=self.diag_names, trace=trace[:, r], samples=samples[r].numpy(),
                            generator_state=gen.run_state_dict(r, c.noise_dim),
                            snapshots=self.run_snapshots(r),
-                           wall_time=self.wall_time, stack_size=self.runs, device=str(self.device))
+                           wall_time=self.wall_time, stack_size=self.runs, device=str(self.device),
+                           ema_samples=ema[r].numpy() if ema is not None else None)
                 for r, c in enumerate(self.configs)]
 
     def state_dict(self) -> dict[str, Any]:
@@ -297,7 +306,8 @@ class Trainer:
                 "batches": self.batches.state_dict(), "steps_done": self.steps_done,
                 "trace": self.trace, "diag_names": self.diag_names,
                 "diverged_at": self.diverged_at, "reasons": self.reasons, "snapshots": self.snapshots,
-                "checked_to": self.checked_to, "wall_time": self.wall_time}
+                "checked_to": self.checked_to, "wall_time": self.wall_time,
+                "ema": self.ema.state_dict() if self.ema is not None else None}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.objective.load_state_dict(state["objective"])
@@ -309,3 +319,5 @@ class Trainer:
         self.diverged_at, self.reasons = list(state["diverged_at"]), list(state["reasons"])
         self.snapshots = list(state["snapshots"])
         self.checked_to, self.wall_time = state["checked_to"], state["wall_time"]
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])

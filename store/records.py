@@ -48,6 +48,7 @@ FORMAT = 2  # bump when the layout or the meaning of a field changes
 RECORD_FILE = "record.json"
 SAMPLES_FILE = "samples.npy"
 IMAGES_FILE = "samples_uint8.npz"
+EMA_SUFFIX = "_ema"  # the EMA generator's samples (engine.ema): samples_ema.npy, samples_uint8_ema.npz
 TRACE_FILE = "trace.csv"
 GENERATOR_FILE = "generator.pt"
 SNAPSHOTS_FILE = "snapshots.npz"
@@ -149,6 +150,7 @@ def _digest(path: Path) -> dict[str, Any]:
 
 
 def write(path: Path, record: Record, *, samples: np.ndarray | None = None, images: np.ndarray | None = None,
+          samples_ema: np.ndarray | None = None, images_ema: np.ndarray | None = None,
           trace: pd.DataFrame | None = None, generator: dict | None = None,
           snapshots: Mapping[str, np.ndarray] | None = None, curves: pd.DataFrame | None = None,
           tensorboard: Path | None = None, extra: Callable[[Path], None] | None = None) -> Record:
@@ -158,10 +160,11 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
     place; ``extra(tmp_dir)`` may add more (figures). Returns the record as stored."""
     path = Path(path)
     with atomic_path(path, directory=True, place=_placer(record)) as tmp:
-        if samples is not None:
-            np.save(tmp / SAMPLES_FILE, np.asarray(samples, dtype=np.float32))
-        if images is not None:
-            np.savez_compressed(tmp / IMAGES_FILE, images=np.asarray(images, dtype=np.uint8))
+        for suffix, floats, uint8 in (("", samples, images), (EMA_SUFFIX, samples_ema, images_ema)):
+            if floats is not None:
+                np.save(tmp / _ema_name(SAMPLES_FILE, suffix), np.asarray(floats, dtype=np.float32))
+            if uint8 is not None:
+                np.savez_compressed(tmp / _ema_name(IMAGES_FILE, suffix), images=np.asarray(uint8, dtype=np.uint8))
         if trace is not None:
             trace.to_csv(tmp / TRACE_FILE, index_label="step")
         if generator is not None:
@@ -332,12 +335,19 @@ def scan(root: Path, verify: bool = True) -> tuple[list[Record], list[tuple[Path
     return records, problems
 
 
-def load_samples(path: Path) -> np.ndarray:
-    """A record's final samples: float ``(n, *x_shape)``, or uint8 images ``(n, C, H, W)``."""
-    path = Path(path)
-    if (path / SAMPLES_FILE).exists():
-        return np.load(path / SAMPLES_FILE)
-    with np.load(path / IMAGES_FILE) as f:
+def _ema_name(name: str, suffix: str) -> str:
+    """``samples.npy`` -> ``samples_ema.npy`` for ``suffix`` `EMA_SUFFIX`."""
+    stem, _, ext = name.partition(".")
+    return f"{stem}{suffix}.{ext}"
+
+
+def load_samples(path: Path, ema: bool = False) -> np.ndarray:
+    """A record's final samples: float ``(n, *x_shape)``, or uint8 images ``(n, C, H, W)``;
+    with ``ema``, its EMA generator's (`engine.ema`)."""
+    path, suffix = Path(path), EMA_SUFFIX if ema else ""
+    if (path / _ema_name(SAMPLES_FILE, suffix)).exists():
+        return np.load(path / _ema_name(SAMPLES_FILE, suffix))
+    with np.load(path / _ema_name(IMAGES_FILE, suffix)) as f:
         return f["images"]
 
 

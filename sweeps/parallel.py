@@ -10,6 +10,8 @@
 - Dask (``backend="dask"``, ``scheduler="tcp://host:8786"``): the same tasks go to an
   existing cluster (checked before any work: `check_scheduler`); devices are assigned
   round-robin.
+- Slurm (``backend="slurm"``): stacks go to Slurm jobs through submitit (`sweeps.slurm`),
+  each with the devices and workers above inside the job.
 
 Each local worker is a one-process loky executor of its own. A worker that dies (the
 out-of-memory killer, a segfault) breaks only that executor: its task is handed to
@@ -40,6 +42,7 @@ from tqdm import tqdm
 
 from cli import UsageError, check_device
 from metrics.catalog import progress_line
+from sweeps.slurm import SlurmOptions, run_slurm, slurm_from_args
 
 CONNECT_TIMEOUT_S = 5  # a Dask scheduler that does not answer this fast is reported as unreachable
 Lost = Callable[[Any, str, str], Any]  # (task, device, why its worker died, one line) -> its result
@@ -52,9 +55,10 @@ class Placement:
     devices: tuple[str, ...] = ("cpu",)
     jobs: int = 1  # CPU workers (ignored for GPUs, where jobs_per_device counts)
     jobs_per_device: int | None = 1  # None: chosen by `fitted` from the tasks and the devices' memory
-    backend: str = "loky"  # or "dask"
+    backend: str = "loky"  # or "dask", "slurm"
     scheduler: str | None = None
     threads: int = 1  # torch threads per CPU worker
+    slurm: SlurmOptions | None = None  # backend "slurm": what each job asks for; devices are a job's
 
     @property
     def on_gpu(self) -> bool:
@@ -73,8 +77,9 @@ class Placement:
         memory (each worker process holds its own CUDA context and stacks)."""
         if not self.on_gpu or self.jobs_per_device is not None:
             return self
-        per_device = -(-max(1, tasks) // len(self.devices))
-        if self.backend != "dask":
+        per_job = min(tasks, self.slurm.stacks_per_job) if self.slurm else tasks
+        per_device = -(-max(1, per_job) // len(self.devices))
+        if self.backend == "loky":
             import torch
             free = min(torch.cuda.mem_get_info(torch.device(d))[0] for d in self.devices)
             per_device = min(per_device, max(1, int(free / 2**30 // GPU_WORKER_GIB)))
@@ -91,12 +96,16 @@ def placement_from_args(args: argparse.Namespace) -> Placement:
     exist and the Dask scheduler answers; bad input raises `UsageError`."""
     if args.backend == "dask" and not args.scheduler:
         raise UsageError("--backend dask needs --scheduler ADDRESS")
-    if args.backend == "dask":  # a cluster's devices cannot be checked from here
+    slurm = slurm_from_args(args) if args.backend == "slurm" else None
+    devices = tuple(args.devices)
+    if slurm:  # a job's devices: its own GPUs, not this machine's
+        devices = tuple(f"cuda:{i}" for i in range(slurm.gpus)) or ("cpu",)
+    elif args.backend == "dask":  # a cluster's devices cannot be checked from here
         check_scheduler(args.scheduler)
     else:
-        for d in args.devices:
+        for d in devices:
             check_device(d)
-    return Placement(tuple(args.devices), args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads)
+    return Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads, slurm)
 
 
 def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -123,6 +132,7 @@ def _limit_threads(threads: int) -> None:
 def _init_worker(threads: int) -> None:
     """A local worker's start: Ctrl-C is the parent's to handle (it stops the workers)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # a Slurm job's preemption signal is its main process's
     _limit_threads(threads)
 
 
@@ -188,8 +198,8 @@ def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
     """
     if not tasks:
         return
-    if placement.backend == "dask":
-        yield from _run_dask(fn, tasks, placement, lost)
+    if placement.backend in ("dask", "slurm"):
+        yield from (run_slurm if placement.backend == "slurm" else _run_dask)(fn, tasks, placement, lost)
         return
     threads = placement.threads_per_worker()
     per = (placement.jobs_per_device or 1) if placement.on_gpu else placement.jobs

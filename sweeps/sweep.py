@@ -84,8 +84,9 @@ class Sweep:
         p = Parser(prog=f"python -m sweeps.{self.name}", description=self.doc, epilog=self.epilog,
                    formatter_class=argparse.RawDescriptionHelpFormatter)
         add_options(p, "models", "dataset", "preset", "arch", "noise_dims", "widths", "grid", "seeds", "steps", "batch",
-                    "samples", "noise", "set", "max_stack", "out", "force", "no_figures", "plugin", "jobs", "threads",
-                    "devices", "jobs_per_device", "backend", "scheduler", "checkpoint_minutes", "checkpoint_steps",
+                    "samples", "noise", "ema", "set", "max_stack", "out", "force", "no_figures", "plugin", "jobs", "threads",
+                    "devices", "jobs_per_device", "backend", "scheduler", "slurm_time", "slurm_gpus", "slurm_partition",
+                    "slurm_logs", "stacks_per_job", "slurm_cluster", "checkpoint_minutes", "checkpoint_steps",
                     "eval_every", "eval_samples", "tensorboard", "log_every", "images_every", *self.options,
                     defaults={"models": d["models"], "dataset": d["dataset"], "arch": d.get("arch"),
                               "seeds": d["seeds"], "noise": d.get("noise"), "out": Path("results"),
@@ -144,7 +145,7 @@ class Sweep:
         base = {"steps": args.steps if args.steps is not None else preset["steps"],
                 "batch": args.batch if args.batch is not None else preset["batch"],
                 "n_samples": args.samples if args.samples is not None else preset["n_samples"],
-                **({"noise": args.noise} if args.noise is not None else {}), **fixed}
+                **({"noise": args.noise} if args.noise is not None else {}), "ema": args.ema, **fixed}
         cells = []
         try:
             for dataset, model, point in itertools.product(args.dataset, args.models,

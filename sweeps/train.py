@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 SWEEP = "train"  # the records' sweep and the folder below --out that holds them
 RUN_OPTIONS = {"models": "model", "dataset": "dataset", "arch": "arch", "noise_dims": "noise_dim", "widths": "width",
                "depth": "depth", "steps": "steps", "batch": "batch", "seeds": "seed", "noise": "noise",
-               "samples": "n_samples"}  # option -> RunConfig field
+               "samples": "n_samples", "ema": "ema"}  # option -> RunConfig field
 
 
 def build_parser() -> Parser:

@@ -15,7 +15,7 @@ import resource
 import time
 import traceback
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +89,17 @@ class EvaluateImages(Evaluator):
         if outcome.status == "ok":
             return super().__call__(outcome, dataset, device)
         return Evaluation({}, self.scoring.describe(), {"images": to_uint8(outcome.samples)})
+
+
+def score(evaluate: Evaluator, outcome: RunOutcome, dataset: Any, device: str) -> Evaluation:
+    """``evaluate(outcome)``, and with an EMA generator (`engine.ema`) its samples scored
+    the same way beside it: metrics as ``ema_<name>``, files as ``<name>_ema``."""
+    raw = evaluate(outcome, dataset, device)
+    if outcome.ema_samples is None:
+        return raw
+    ema = evaluate(replace(outcome, samples=outcome.ema_samples), dataset, device)
+    return Evaluation({**raw.metrics, **{f"ema_{k}": v for k, v in ema.metrics.items()}}, raw.scoring,
+                      {**raw.files, **{f"{k}_ema": v for k, v in ema.files.items()}})
 
 
 @dataclass(frozen=True)
@@ -208,7 +219,7 @@ def run_task(task: Task, device: str, progress: Callable[[int], None] | None = N
         outcomes = stack.trainer.outcomes()
         for i in task.pending:
             cell, outcome = task.cells[i], outcomes[i]
-            evaluation = task.evaluate(outcome, stack.trainer.dataset, device)
+            evaluation = score(task.evaluate, outcome, stack.trainer.dataset, device)
             rss, curves = peak_rss_mb(), stack.curve(i)
             figures = None if task.figures is None else partial(task.figures, outcome, stack.trainer.dataset, curves)
             save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes),

@@ -76,9 +76,9 @@ def test_the_ema_survives_a_checkpoint_and_resume():
 
 
 def test_a_record_keeps_the_ema_samples_and_metrics_beside_the_raw_ones(tmp_path):
-    out = tmp_path / "run"
     assert train.main(["--models", "gram", "--dataset", "ring2d", "--noise-dims", "2", "--widths", "20", "--steps",
-                       "100", "--batch", "32", "--samples", "500", "--ema", "0.95", "--out", str(out)]) == 0
+                       "100", "--batch", "32", "--samples", "500", "--ema", "0.95", "--out", str(tmp_path)]) == 0
+    out, = store.record_dirs(tmp_path)
     record = store.read(out)
     assert record.config["ema"] == 0.95
     raw = {k for k in record.metrics if not k.startswith("ema_")}
@@ -95,5 +95,5 @@ def test_a_decay_outside_0_to_1_is_refused(tmp_path, capsys, decay):
         train.main(["--ema", decay, "--steps", "10", "--out", str(tmp_path / "run")])
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert "ema must be a decay in [0, 1)" in err and len(err.splitlines()) == 1
+    assert "--ema must be in [0, 1)" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()

@@ -51,6 +51,22 @@ class NoiseSource:
             g.set_state(s)
 
 
+# The CPU's fused Adam rounds an element differently in its vector body and its scalar tail,
+# so a run's update would depend on where its slice falls in a stacked tensor (a stack would
+# no longer equal its runs alone; tests/test_optim.py); the per-tensor ops are exact there.
+POSITION_DEPENDENT_FUSED = ("cpu",)
+
+
+def fused_devices() -> tuple[str, ...]:
+    """The device types on which Adam uses the fused kernel: those torch.optim lists as
+    supported by this build, less `POSITION_DEPENDENT_FUSED`."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # a torch without the list: torch's default implementation everywhere
+        return ()
+    return tuple(d for d in _get_fused_kernels_supported_devices() if d not in POSITION_DEPENDENT_FUSED)
+
+
 def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
                    betas: tuple[float, float] = (0.5, 0.999), decay: float = 0.99) -> torch.optim.Optimizer:
     """Adam (``betas``) or RMSprop (``decay``: the squared-gradient average's decay, torch's
@@ -58,23 +74,31 @@ def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
     runs stay independent.
 
     Adam uses the fused kernel (one pass over all parameters: far fewer small ops than the
-    per-tensor loop on tiny networks) where the device supports it. On CUDA both are
+    per-tensor loop on tiny networks) where `fused_devices` allows it for the parameters'
+    device type (CUDA), and torch's default (foreach) otherwise. On CUDA both are
     ``capturable`` (step counters on the device), so a training step can be captured as a
     CUDA graph (`engine.graphs`).
     """
     params = list(params)
     capturable = bool(params) and params[0].is_cuda
     if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
+        fused = bool(params) and params[0].device.type in fused_devices()
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None, capturable=capturable)
     if kind == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=decay, foreach=True, capturable=capturable)
     raise ValueError(f"unknown optimizer {kind!r}; use adam or rmsprop")
 
 
 def set_grads(loss: Tensor, params: Sequence[nn.Parameter], retain_graph: bool = False) -> None:
-    """Store d(loss)/d(params) in ``.grad`` without touching any other parameter's gradient."""
+    """Store d(loss)/d(params) in ``.grad`` without touching any other parameter's gradient.
+
+    Each gradient is stored in its parameter's memory layout (contiguous for a contiguous
+    parameter), as ``backward`` stores them: ``autograd.grad`` hands gradients over as
+    computed (a transposed product gives a transposed view, see `models.stacked`), and the
+    fused Adam kernel walks parameter and gradient memory in the same order, so a gradient
+    laid out differently from its parameter would be applied to the wrong elements."""
     for p, g in zip(params, torch.autograd.grad(loss, params, retain_graph=retain_graph)):
-        p.grad = g
+        p.grad = g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,16 @@ def _log_kernel(x: Tensor, y: Tensor, sigma: float) -> Tensor:
     return (xa @ ya.transpose(-1, -2)).clamp_(MIN_LOG_KERNEL, 0.0)
 
 
+def _gram_input_grads(ctx, w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``(W y - rowsum(W) x, W^T x - colsum(W) y)``, each only where ``ctx`` needs it. The
+    products are computed transposed, ``(y^T W^T)^T`` and ``(x^T W)^T``: their outputs are
+    then ``d`` x n instead of n x ``d`` (d, the points' dimension, is small), which a batched
+    product computes several times faster for the same sums."""
+    gx = (y.mT @ w.mT).mT - w.sum(-1, keepdim=True) * x if ctx.needs_input_grad[0] else None
+    gy = (x.mT @ w).mT - w.sum(-2).unsqueeze(-1) * y if ctx.needs_input_grad[1] else None
+    return gx, gy
+
+
 class GaussianGram(torch.autograd.Function):
     """``K = sum_s exp(-D / (2 s^2))`` with ``D`` the squared distances, and its closed-form
     backward: with ``W = sum_s G * K_s / s^2`` (G the incoming gradient),
@@ -93,12 +103,7 @@ class GaussianGram(torch.autograd.Function):
                 k = saved[0] if saved else _log_kernel(x, y, s).exp_()
                 term = k * (grad * (1.0 / s**2))
                 w = term if w is None else w.add_(term)
-        gx = gy = None
-        if ctx.needs_input_grad[0]:
-            gx = w @ y - w.sum(-1, keepdim=True) * x
-        if ctx.needs_input_grad[1]:
-            wt = w.transpose(-1, -2)
-            gy = wt @ x - wt.sum(-1, keepdim=True) * y
+        gx, gy = _gram_input_grads(ctx, w, x, y)
         if scale is not None:
             gx, gy = (None if g is None else g.mul_(scale) for g in (gx, gy))
         return gx, gy, None
@@ -123,12 +128,10 @@ class GaussianGrams(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, y, grams = ctx.saved_tensors
-        scale = torch.tensor([1.0 / s**2 for s in ctx.sigmas], dtype=grams.dtype, device=grams.device)
-        w = (grad * grams).mul_(scale.view(-1, *[1] * (grams.dim() - 1))).sum(0)
-        gx = w @ y - w.sum(-1, keepdim=True) * x if ctx.needs_input_grad[0] else None
-        wt = w.transpose(-1, -2)
-        gy = wt @ x - wt.sum(-1, keepdim=True) * y if ctx.needs_input_grad[1] else None
-        return gx, gy, None
+        w = grad * grams
+        for term, s in zip(w, ctx.sigmas):  # Python scalars: no tensor made from host data (a copy per step on a GPU)
+            term.mul_(1.0 / s**2)
+        return (*_gram_input_grads(ctx, w.sum(0), x, y), None)
 
 
 def gaussian_grams(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:

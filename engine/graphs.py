@@ -58,8 +58,9 @@ class CapturedStep:
         torch.cuda.synchronize(trainer.device)
         try:
             with torch.cuda.graph(self.graph):
-                diag = trainer.objective.step(trainer.batches(per_step))
-                row = torch.stack(list(diag.values()), -1).unsqueeze(0)
+                with trainer.autocast():
+                    diag = trainer.objective.step(trainer.batches(per_step))
+                row = torch.stack([d.to(trainer.trace.dtype) for d in diag.values()], -1).unsqueeze(0)
                 trainer.trace.index_copy_(0, self.step_index.view(1), row)
                 self.step_index.add_(1)
         except Exception as err:  # noqa: BLE001 - any failure to capture falls back to eager steps

@@ -201,17 +201,25 @@ class Trainer:
         """Step ``t`` run op by op; with graphs on, the warm-up before capturing the step."""
         warming = self.graphs and self.device.type == "cuda"
         stream = warmup_stream(self.device) if warming else None
-        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext(), self.autocast():
             diag = self.objective.step(self.batches(per_step))
             if self.trace is None:
                 self.diag_names = list(diag)
                 self.trace = torch.full((self.configs[0].steps, self.runs, len(diag)), math.nan, device=self.device)
-            self.trace[t] = torch.stack(list(diag.values()), -1)
+            self.trace[t] = torch.stack([d.to(self.trace.dtype) for d in diag.values()], -1)
         if stream is not None:
             torch.cuda.current_stream(self.device).wait_stream(stream)
         self.eager_steps += 1
         if self.graphs and self.eager_steps >= WARMUP_STEPS:
             self._capture()
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The precision a step's network layers run in (`RunConfig.precision`): bfloat16
+        autocast, or float32 as they are. Kernel math stays float32 either way
+        (`objectives.kernels`), as do parameters, gradients and optimiser state."""
+        if self.configs[0].precision == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _capture(self) -> None:
         """Capture the step as a CUDA graph; on failure, say why in one line and go on eagerly

@@ -85,13 +85,17 @@ class _NarrowAffine(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
+        kind = x.device.type  # backward runs under the forward's autocast (bfloat16 products, `RunConfig.precision`)
+        ctx.autocast = {"device_type": kind, "enabled": torch.is_autocast_enabled(kind),
+                        "dtype": torch.get_autocast_dtype(kind)}
         return _wide_product(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, weight = ctx.saved_tensors
-        gx = _wide_product(grad, weight.mT) if ctx.needs_input_grad[0] else None
-        gw = _wide_product(x.mT, grad) if ctx.needs_input_grad[1] else None
+        with torch.autocast(**ctx.autocast):
+            gx = _wide_product(grad, weight.mT) if ctx.needs_input_grad[0] else None
+            gw = _wide_product(x.mT, grad) if ctx.needs_input_grad[1] else None
         gb = grad.sum(-2, keepdim=True) if ctx.needs_input_grad[2] else None
         return gx, gw, gb
 
@@ -126,6 +130,13 @@ class StackedLinear(nn.Module):
         if _narrow(x, self.weight):
             return _NarrowAffine.apply(x, self.weight, self.bias)
         return torch.baddbmm(self.bias, x, self.weight)
+
+
+def _like_input(out: Tensor, x: Tensor) -> Tensor:
+    """A network's output in its input's dtype: under bfloat16 autocast (`RunConfig.precision`)
+    the layers compute in bfloat16, and what leaves the network is float32 again, so losses,
+    kernels and mixes of generated with real data see one dtype."""
+    return out if out.dtype == x.dtype or not x.is_floating_point() else out.to(x.dtype)
 
 
 class StackedMLP(nn.Module):
@@ -173,7 +184,7 @@ class StackedMLP(nn.Module):
             h = act(lin(h))
             if self.mask is not None:
                 h = h * self.mask[..., :h.shape[-1]]
-        return self.out_act(self.linears[-1](h)).reshape(r, b, *self.out_shape)
+        return _like_input(self.out_act(self.linears[-1](h)).reshape(r, b, *self.out_shape), x)
 
     def run_state_dict(self, r: int, in_size: int | None = None) -> dict[str, Tensor]:
         """Run r's weights as a 1-run `StackedMLP` of its own input size (``in_size``, by
@@ -201,8 +212,8 @@ class PerRun(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if len(self.nets) == 1:
-            return self.nets[0](x[0]).unsqueeze(0)
-        return torch.stack([net(xr) for net, xr in zip(self.nets, x)])
+            return _like_input(self.nets[0](x[0]).unsqueeze(0), x)
+        return _like_input(torch.stack([net(xr) for net, xr in zip(self.nets, x)]), x)
 
     def run_state_dict(self, r: int, in_size: int | None = None) -> dict[str, Tensor]:
         """Run r's weights as a 1-run `PerRun`."""

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for setting, fields in settings:
         for model in models:
-            cfg = RunConfig(model=model, **fields)
+            cfg = RunConfig(model=model, device=device.type, **fields)
             steps = max(10, args.steps // max(1, objectives.get(model).critic_steps(cfg.hyperparameters)))
             runs = list(itertools.product(stacks, (False, True) if device.type == "cuda" else (False,)))
             trainers = [new_trainer(cfg, stack, device, args.warmup, steps, args.repeats, graphs)

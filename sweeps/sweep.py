@@ -39,7 +39,7 @@ from sweeps.longrun import LongRun, add_long_run_args, long_run_from_args
 from sweeps.parallel import Placement, add_placement_args, crash_exit_code, placement_from_args, run_with_progress
 from sweeps.worker import Cell, Evaluator, evaluate_samples, record_lost, run_task, stack_tasks
 
-RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"model", "dataset", "seed", "hp"}
+RUN_FIELDS = {f.name for f in fields(RunConfig)} - {"model", "dataset", "seed", "hp", "device"}
 LIST_OPTIONS = {"noise_dim": "noise_dims", "width": "widths", "arch": "arch"}  # axis field -> option
 
 
@@ -181,7 +181,7 @@ class Sweep:
         base = {"steps": args.steps if args.steps is not None else preset["steps"],
                 "batch": args.batch if args.batch is not None else preset["batch"],
                 "n_samples": args.samples if args.samples is not None else preset["n_samples"],
-                "noise": args.noise, **fixed}
+                "noise": args.noise, "device": "cuda" if placement.on_gpu else "cpu", **fixed}
         cells = []
         try:
             for dataset, model, point in itertools.product(datasets, models, itertools.product(*axes.values())):

@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(parser: Parser, args: argparse.Namespace) -> int:
     """Check everything (nothing is written before), train, record, print the metrics."""
     try:
-        cfg = config_from_args(args)
         device = check_device(args.device)
+        cfg = config_from_args(args).replace(device=device.type)  # the device kind is part of the run's identity
         check_counts(threads=args.threads)
         out = args.out or Path("results/runs") / f"{cfg.model}-{cfg.dataset}-nz{cfg.noise_dim}-w{cfg.width}-s{cfg.seed}"
         snaps = parse_int_list(args.snapshot_steps, "--snapshot-steps", minimum=0) if args.snapshot_steps else []

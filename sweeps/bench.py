@@ -148,7 +148,7 @@ def build_parser() -> Parser:
     p.add_argument("--stack", default="1,4", help="comma list of runs trained together (default 1,4)")
     p.add_argument("--steps", type=int, default=200, help="timed steps per repeat (default 200)")
     p.add_argument("--warmup", type=int, default=30, help="untimed steps first (default 30)")
-    p.add_argument("--repeats", type=int, default=3, help="timed rounds; the median and the min-max are reported (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="timed rounds; median and min-max are reported (default 3)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: per-core speed)")
     p.add_argument("--devices", "--device", dest="device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--naive", default="default",

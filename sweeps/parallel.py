@@ -89,8 +89,8 @@ def add_placement_args(parser: argparse.ArgumentParser, unit: str = "cells") -> 
                         help="torch threads per CPU worker (default 1, fastest for these small networks)")
     parser.add_argument("--devices", default="cpu", help="cpu (default) or a comma list like cuda:0,cuda:1")
     parser.add_argument("--jobs-per-device", type=int,
-                        help=f"worker processes per GPU (default {GPU_WORKERS}: it trains one stack after another, each "
-                             "stack a whole grid)")
+                        help=f"worker processes per GPU (default {GPU_WORKERS}: it trains one stack after "
+                             "another, each stack a whole grid)")
     parser.add_argument("--backend", choices=["loky", "dask"], default="loky",
                         help="loky (local worker processes, default) or dask (a Dask cluster; needs --scheduler)")
     parser.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")

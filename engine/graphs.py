@@ -8,9 +8,12 @@ diagnostics written into the trainer's trace at a device-side step index) into o
 graph, which `replay` launches as a unit.
 
 What makes a replay equal an eager step:
-- every random stream is a per-run ``torch.Generator`` on the device, registered with the
-  graph (``register_generator_state``), so each replay draws the numbers the next eager
-  step would have drawn, and the generators' states stay exact for checkpoints;
+- on CUDA the training streams (noise, batch indices, WGAN-GP's mixing weights) are
+  counter-based (`core.counter`): every run's numbers of a draw in a few kernels, each
+  run's counter a device tensor the graph advances in place, so each replay draws the
+  numbers the next eager step would have drawn and the states stay exact for checkpoints;
+  any ``torch.Generator`` a plugin's stream still uses is registered with the graph
+  (``register_generator_state``);
 - the optimisers are built ``capturable`` on CUDA (their step counters live on the device);
 - the kernel math avoids operations that allocate or synchronise while capturing (the
   Cholesky solve uses triangular solves on CUDA, see `objectives.kernels`);

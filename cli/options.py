@@ -221,9 +221,10 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
            int, 1, at_least(1, MAX_PARALLEL), group=PLACEMENT),
     Option(("--devices", "--device"), "cpu or cuda devices, a comma list like cuda:0,cuda:1 (default {default})",
            NAMES, "cpu", devices, group=PLACEMENT),
-    Option(("--jobs-per-device",), "concurrent stacks per GPU (default {default})", int,
+    Option(("--jobs-per-device",), "worker processes per GPU (default {default})", int,
            check=at_least(1, MAX_PARALLEL), group=PLACEMENT,
-           shown="as many as there are stacks to train, up to 8 and one per 4 GiB of the device's free memory"),
+           shown="1: it trains one stack after another, each stack a whole grid; processes sharing a GPU only "
+                 "time-slice it"),
     Option(("--backend",), "loky (local worker processes, default), dask (a Dask cluster; needs --scheduler) or "
            "slurm (Slurm jobs through submitit, see docs/clusters.md)", default="loky", group=PLACEMENT,
            argparse={"choices": ["loky", "dask", "slurm"]}),

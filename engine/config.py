@@ -32,8 +32,13 @@ from core.files import config_key, file_digest
 from engine.ema import check_decay
 from models import ARCHITECTURES
 
-ENGINE_VERSION = 3  # bump when a change to engine/, models/ or data/ changes trained numbers
+ENGINE_VERSION = 4  # bump when a change to engine/, models/ or data/ changes trained numbers
 NOISES = ("normal", "uniform")
+# network layers in float32, or under bfloat16 autocast (opt in; kernel math stays float32)
+PRECISIONS = ("float32", "bfloat16")
+# the device kind a run trains on: CUDA's random generators draw other numbers than the CPU's,
+# so the same configuration trained on each gives different (equally valid) runs
+DEVICE_KINDS = ("cpu", "cuda")
 # Upper bounds of the sizes, the one place every command checks them: far beyond any
 # experiment here (the paper: width <= 200, 10,500 steps, 10,000 samples), so they only
 # catch a typo (an extra zero or three) before it fills the memory or runs for a year.
@@ -60,6 +65,8 @@ class RunConfig:
     noise: str = "normal"
     n_samples: int = paper.SAMPLES
     ema: float = 0.0  # decay of the generator's moving average, also scored and stored (engine.ema); 0 = off
+    precision: str = "float32"
+    device: str = "cpu"  # the device kind, set by the sweep from where it places the run
     hp: tuple[tuple[str, Any], ...] = field(default=())
     engine_version: int = field(default=ENGINE_VERSION, init=False)
     objective_version: int = field(default=0, init=False)
@@ -77,6 +84,10 @@ class RunConfig:
         object.__setattr__(self, "ema", check_decay(self.ema))
         if self.noise not in NOISES:
             raise ValueError(f"unknown noise distribution {self.noise!r}; use {' or '.join(NOISES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; use {' or '.join(PRECISIONS)}")
+        if self.device not in DEVICE_KINDS:
+            raise ValueError(f"unknown device kind {self.device!r}; use {' or '.join(DEVICE_KINDS)}")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose from {', '.join(ARCHITECTURES)}")
         if not data.known(self.dataset):

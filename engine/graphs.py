@@ -8,9 +8,12 @@ diagnostics written into the trainer's trace at a device-side step index) into o
 graph, which `replay` launches as a unit.
 
 What makes a replay equal an eager step:
-- every random stream is a per-run ``torch.Generator`` on the device, registered with the
-  graph (``register_generator_state``), so each replay draws the numbers the next eager
-  step would have drawn, and the generators' states stay exact for checkpoints;
+- on CUDA the training streams (noise, batch indices, WGAN-GP's mixing weights) are
+  counter-based (`core.counter`): every run's numbers of a draw in a few kernels, each
+  run's counter a device tensor the graph advances in place, so each replay draws the
+  numbers the next eager step would have drawn and the states stay exact for checkpoints;
+  any ``torch.Generator`` a plugin's stream still uses is registered with the graph
+  (``register_generator_state``);
 - the optimisers are built ``capturable`` on CUDA (their step counters live on the device);
 - the kernel math avoids operations that allocate or synchronise while capturing (the
   Cholesky solve uses triangular solves on CUDA, see `objectives.kernels`);
@@ -58,8 +61,9 @@ class CapturedStep:
         torch.cuda.synchronize(trainer.device)
         try:
             with torch.cuda.graph(self.graph):
-                diag = trainer.objective.step(trainer.batches(per_step))
-                row = torch.stack(list(diag.values()), -1).unsqueeze(0)
+                with trainer.autocast():
+                    diag = trainer.objective.step(trainer.batches(per_step))
+                row = torch.stack([d.to(trainer.trace.dtype) for d in diag.values()], -1).unsqueeze(0)
                 trainer.trace.index_copy_(0, self.step_index.view(1), row)
                 self.step_index.add_(1)
         except Exception as err:  # noqa: BLE001 - any failure to capture falls back to eager steps

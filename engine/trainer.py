@@ -29,6 +29,7 @@ from engine.config import RunConfig
 from engine.ema import GeneratorEMA
 from engine.graphs import WARMUP_STEPS, CaptureError, CapturedStep, warmup_stream
 from models import ArchConfig, NetFactory
+from objectives.base import draws_by_counter
 
 CHECK_EVERY = 250  # steps between divergence checks (one host sync each)
 EXPLODE_FACTOR = 100.0  # samples farther than this x the data's max |x| count as exploded
@@ -79,24 +80,34 @@ def net_factory(configs: Sequence[RunConfig], dataset: Any, device: torch.device
 
 
 class BatchSource:
-    """Real minibatches ``(k, R, B, *x)``: run r samples indices from its own generator."""
+    """Real minibatches ``(k, R, B, *x)``: run r samples indices from its own stream: a
+    generator per run on the CPU; on CUDA (or with ``counter``) one counter-based draw for
+    all runs (`objectives.base.draws_by_counter`: a few kernels instead of one per run)."""
 
-    def __init__(self, train_sets: Tensor, seeds: Sequence[int], batch: int, device: torch.device):
-        self.sets, self.batch, self.device = train_sets, batch, device
-        self.generators = streams.generators(seeds, "batches", device)
+    def __init__(self, train_sets: Tensor, seeds: Sequence[int], batch: int, device: torch.device,
+                 counter: bool | None = None):
+        self.sets, self.batch, self.device, self.runs = train_sets, batch, torch.device(device), len(seeds)
+        self.counter = draws_by_counter(self.device, seeds, "batches", counter)
+        self.generators = [] if self.counter is not None else streams.generators(seeds, "batches", device)
         self.rows = torch.arange(len(seeds), device=device).unsqueeze(1)
 
     def __call__(self, k: int) -> Tensor:
         n = self.sets.shape[1]
-        idx = torch.stack([torch.randint(n, (k * self.batch,), generator=g, device=self.device)
-                           for g in self.generators])
+        if self.counter is not None:
+            idx = self.counter.integers(n, torch.arange(k * self.batch, device=self.device).expand(self.runs, -1),
+                                        k * self.batch)
+        else:
+            idx = torch.stack([torch.randint(n, (k * self.batch,), generator=g, device=self.device)
+                               for g in self.generators])
         x = self.sets[0][idx] if self.sets.shape[0] == 1 else self.sets[self.rows, idx]
-        return x.view(len(self.generators), k, self.batch, *x.shape[2:]).transpose(0, 1)
+        return x.view(self.runs, k, self.batch, *x.shape[2:]).transpose(0, 1)
 
     def state_dict(self) -> list[Tensor]:
-        return [g.get_state() for g in self.generators]
+        return [self.counter.state_dict()] if self.counter is not None else [g.get_state() for g in self.generators]
 
     def load_state_dict(self, states: Sequence[Tensor]) -> None:
+        if self.counter is not None:
+            self.counter.load_state_dict(states[0])
         for g, s in zip(self.generators, states):
             g.set_state(s)
 
@@ -206,17 +217,25 @@ class Trainer:
         """Step ``t`` run op by op; with graphs on, the warm-up before capturing the step."""
         warming = self.graphs and self.device.type == "cuda"
         stream = warmup_stream(self.device) if warming else None
-        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext(), self.autocast():
             diag = self.objective.step(self.batches(per_step))
             if self.trace is None:
                 self.diag_names = list(diag)
                 self.trace = torch.full((self.configs[0].steps, self.runs, len(diag)), math.nan, device=self.device)
-            self.trace[t] = torch.stack(list(diag.values()), -1)
+            self.trace[t] = torch.stack([d.to(self.trace.dtype) for d in diag.values()], -1)
         if stream is not None:
             torch.cuda.current_stream(self.device).wait_stream(stream)
         self.eager_steps += 1
         if self.graphs and self.eager_steps >= WARMUP_STEPS:
             self._capture()
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The precision a step's network layers run in (`RunConfig.precision`): bfloat16
+        autocast, or float32 as they are. Kernel math stays float32 either way
+        (`objectives.kernels`), as do parameters, gradients and optimiser state."""
+        if self.configs[0].precision == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _capture(self) -> None:
         """Capture the step as a CUDA graph; on failure, say why in one line and go on eagerly

@@ -16,24 +16,43 @@ import torch
 from torch import Tensor, nn
 
 from core import streams
+from core.counter import CounterStream
 from models import NetFactory
 
 
 class NoiseSource:
     """Per-run noise ``z``: run r draws ``noise_dims[r]`` values from its own stream
     (`core.streams`, run seed and ``role``) and is zero-padded to the largest noise
-    dimension of the stack (see `models.stacked`)."""
+    dimension of the stack (see `models.stacked`).
+
+    On the CPU each run has a ``torch.Generator``. On CUDA (or with ``counter``) every run's
+    noise comes from one counter-based draw (`core.counter`): a few kernels per draw
+    whatever the number of runs, each run still on its own stream, advanced by a CUDA graph
+    on replay; those are other numbers than the CPU's."""
 
     def __init__(self, noise_dims: Sequence[int], seeds: Sequence[int], device: torch.device,
-                 distribution: str = "normal", role: str = "noise"):
+                 distribution: str = "normal", role: str = "noise", counter: bool | None = None):
         if distribution not in ("normal", "uniform"):
             raise ValueError(f"unknown noise distribution {distribution!r}; use normal or uniform")
-        self.noise_dims, self.device, self.distribution = list(noise_dims), device, distribution
+        self.noise_dims, self.device, self.distribution = list(noise_dims), torch.device(device), distribution
         self.width = max(self.noise_dims)
-        self.generators = streams.generators(seeds, role, device)
+        self.counter = draws_by_counter(self.device, seeds, role, counter)
+        self.generators = [] if self.counter is not None else streams.generators(seeds, role, device)
+        if self.counter is not None:  # run r's value (i, j) is number i * dims[r] + j of its stream
+            self.dims = torch.tensor(self.noise_dims, device=self.device).view(-1, 1, 1)
+            self.columns = torch.arange(self.width, device=self.device)
+            self.used = self.columns < self.dims
 
     def __call__(self, n: int) -> Tensor:
         """Noise of shape ``(R, n, max noise dim)``: N(0, 1) or U(-1, 1) per run."""
+        if self.counter is not None:
+            positions = torch.arange(n, device=self.device).view(1, n, 1) * self.dims + self.columns
+            sizes = n * self.dims.view(-1)
+            if self.distribution == "normal":
+                z = self.counter.normal(positions, sizes)
+            else:
+                z = self.counter.uniform(positions, sizes).mul_(2).sub_(1)
+            return z * self.used
         zs = []
         for gen, dim in zip(self.generators, self.noise_dims):
             if self.distribution == "normal":
@@ -44,11 +63,39 @@ class NoiseSource:
         return torch.stack(zs)
 
     def state_dict(self) -> list[Tensor]:
-        return [g.get_state() for g in self.generators]
+        return [self.counter.state_dict()] if self.counter is not None else [g.get_state() for g in self.generators]
 
     def load_state_dict(self, states: Sequence[Tensor]) -> None:
+        if self.counter is not None:
+            self.counter.load_state_dict(states[0])
         for g, s in zip(self.generators, states):
             g.set_state(s)
+
+
+def draws_by_counter(device: torch.device, seeds: Sequence[int], role: str,
+                     counter: bool | None = None) -> CounterStream | None:
+    """A counter-based stream per run for ``role`` (`core.counter`) where draws go that way:
+    on CUDA by default (launches bound a GPU step), never on the CPU unless ``counter``
+    asks for it (the CPU keeps its generators' numbers)."""
+    if not (device.type == "cuda" if counter is None else counter):
+        return None
+    return CounterStream([streams.stream_seed(s, role) for s in seeds], device)
+
+
+# The CPU's fused Adam rounds an element differently in its vector body and its scalar tail,
+# so a run's update would depend on where its slice falls in a stacked tensor (a stack would
+# no longer equal its runs alone; tests/test_optim.py); the per-tensor ops are exact there.
+POSITION_DEPENDENT_FUSED = ("cpu",)
+
+
+def fused_devices() -> tuple[str, ...]:
+    """The device types on which Adam uses the fused kernel: those torch.optim lists as
+    supported by this build, less `POSITION_DEPENDENT_FUSED`."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # a torch without the list: torch's default implementation everywhere
+        return ()
+    return tuple(d for d in _get_fused_kernels_supported_devices() if d not in POSITION_DEPENDENT_FUSED)
 
 
 def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
@@ -58,23 +105,31 @@ def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float,
     runs stay independent.
 
     Adam uses the fused kernel (one pass over all parameters: far fewer small ops than the
-    per-tensor loop on tiny networks) where the device supports it. On CUDA both are
+    per-tensor loop on tiny networks) where `fused_devices` allows it for the parameters'
+    device type (CUDA), and torch's default (foreach) otherwise. On CUDA both are
     ``capturable`` (step counters on the device), so a training step can be captured as a
     CUDA graph (`engine.graphs`).
     """
     params = list(params)
     capturable = bool(params) and params[0].is_cuda
     if kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True, capturable=capturable)
+        fused = bool(params) and params[0].device.type in fused_devices()
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None, capturable=capturable)
     if kind == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=decay, foreach=True, capturable=capturable)
     raise ValueError(f"unknown optimizer {kind!r}; use adam or rmsprop")
 
 
 def set_grads(loss: Tensor, params: Sequence[nn.Parameter], retain_graph: bool = False) -> None:
-    """Store d(loss)/d(params) in ``.grad`` without touching any other parameter's gradient."""
+    """Store d(loss)/d(params) in ``.grad`` without touching any other parameter's gradient.
+
+    Each gradient is stored in its parameter's memory layout (contiguous for a contiguous
+    parameter), as ``backward`` stores them: ``autograd.grad`` hands gradients over as
+    computed (a transposed product gives a transposed view, see `models.stacked`), and the
+    fused Adam kernel walks parameter and gradient memory in the same order, so a gradient
+    laid out differently from its parameter would be applied to the wrong elements."""
     for p, g in zip(params, torch.autograd.grad(loss, params, retain_graph=retain_graph)):
-        p.grad = g
+        p.grad = g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ and to closed forms.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -31,6 +32,22 @@ Sigmas = float | Sequence[float]
 # path on CPUs (we measured a 9x slower exp late in training). Kernel values below
 # exp(-80) ~ 2e-35 are indistinguishable from 0 next to the diagonal's 1, so clamp there.
 MIN_LOG_KERNEL = -80.0
+
+
+def _full_precision(fn):
+    """Run an autograd function's ``forward``/``backward`` with autocast off: the kernel
+    math (expanded squared distances, exp, the Cholesky solve) is float32 or wider even
+    when the networks run under bfloat16 autocast (`RunConfig.precision`)."""
+    @functools.wraps(fn)
+    def wrapped(ctx, *args):
+        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+            return fn(ctx, *args)
+    return wrapped
+
+
+def _float(x: Tensor) -> Tensor:
+    """``x`` widened to float32 if autocast made it narrower (a network's bfloat16 output)."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
 
 
 def _as_tuple(sigmas: Sigmas) -> tuple[float, ...]:
@@ -59,12 +76,23 @@ def _log_kernel(x: Tensor, y: Tensor, sigma: float) -> Tensor:
     return (xa @ ya.transpose(-1, -2)).clamp_(MIN_LOG_KERNEL, 0.0)
 
 
+def _gram_input_grads(ctx, w: Tensor, x: Tensor, y: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``(W y - rowsum(W) x, W^T x - colsum(W) y)``, each only where ``ctx`` needs it. The
+    products are computed transposed, ``(y^T W^T)^T`` and ``(x^T W)^T``: their outputs are
+    then ``d`` x n instead of n x ``d`` (d, the points' dimension, is small), which a batched
+    product computes several times faster for the same sums."""
+    gx = (y.mT @ w.mT).mT - w.sum(-1, keepdim=True) * x if ctx.needs_input_grad[0] else None
+    gy = (x.mT @ w).mT - w.sum(-2).unsqueeze(-1) * y if ctx.needs_input_grad[1] else None
+    return gx, gy
+
+
 class GaussianGram(torch.autograd.Function):
     """``K = sum_s exp(-D / (2 s^2))`` with ``D`` the squared distances, and its closed-form
     backward: with ``W = sum_s G * K_s / s^2`` (G the incoming gradient),
     ``dL/dx = W y - rowsum(W) x`` and ``dL/dy = W^T x - colsum(W) y``."""
 
     @staticmethod
+    @_full_precision
     def forward(ctx, x: Tensor, y: Tensor, sigmas: tuple[float, ...]) -> Tensor:
         gram = _log_kernel(x, y, sigmas[0]).exp_()
         for s in sigmas[1:]:
@@ -76,6 +104,7 @@ class GaussianGram(torch.autograd.Function):
         return gram
 
     @staticmethod
+    @_full_precision
     def backward(ctx, grad: Tensor):
         x, y, *saved = ctx.saved_tensors
         grad = _compact(grad)
@@ -93,12 +122,7 @@ class GaussianGram(torch.autograd.Function):
                 k = saved[0] if saved else _log_kernel(x, y, s).exp_()
                 term = k * (grad * (1.0 / s**2))
                 w = term if w is None else w.add_(term)
-        gx = gy = None
-        if ctx.needs_input_grad[0]:
-            gx = w @ y - w.sum(-1, keepdim=True) * x
-        if ctx.needs_input_grad[1]:
-            wt = w.transpose(-1, -2)
-            gy = wt @ x - wt.sum(-1, keepdim=True) * y
+        gx, gy = _gram_input_grads(ctx, w, x, y)
         if scale is not None:
             gx, gy = (None if g is None else g.mul_(scale) for g in (gx, gy))
         return gx, gy, None
@@ -106,7 +130,7 @@ class GaussianGram(torch.autograd.Function):
 
 def gaussian_gram(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
     """Gram matrix ``K[i, j] = sum_s exp(-||x_i - y_j||^2 / (2 s^2))`` of shape ``(..., n, m)``."""
-    return GaussianGram.apply(x, y, _as_tuple(sigmas))
+    return GaussianGram.apply(_float(x), _float(y), _as_tuple(sigmas))
 
 
 class GaussianGrams(torch.autograd.Function):
@@ -114,6 +138,7 @@ class GaussianGrams(torch.autograd.Function):
     ``(S, ..., n, m)``; backward as `GaussianGram` with ``W = sum_s G[s] * K[s] / s^2``."""
 
     @staticmethod
+    @_full_precision
     def forward(ctx, x: Tensor, y: Tensor, sigmas: tuple[float, ...]) -> Tensor:
         grams = torch.stack([_log_kernel(x, y, s).exp_() for s in sigmas])
         ctx.save_for_backward(x, y, grams)
@@ -121,19 +146,18 @@ class GaussianGrams(torch.autograd.Function):
         return grams
 
     @staticmethod
+    @_full_precision
     def backward(ctx, grad: Tensor):
         x, y, grams = ctx.saved_tensors
-        scale = torch.tensor([1.0 / s**2 for s in ctx.sigmas], dtype=grams.dtype, device=grams.device)
-        w = (grad * grams).mul_(scale.view(-1, *[1] * (grams.dim() - 1))).sum(0)
-        gx = w @ y - w.sum(-1, keepdim=True) * x if ctx.needs_input_grad[0] else None
-        wt = w.transpose(-1, -2)
-        gy = wt @ x - wt.sum(-1, keepdim=True) * y if ctx.needs_input_grad[1] else None
-        return gx, gy, None
+        w = grad * grams
+        for term, s in zip(w, ctx.sigmas):  # Python scalars: no tensor made from host data (a copy per step on a GPU)
+            term.mul_(1.0 / s**2)
+        return (*_gram_input_grads(ctx, w.sum(0), x, y), None)
 
 
 def gaussian_grams(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
     """One Gram matrix per bandwidth, ``(S, ..., n, m)``: ``K[s, ..., i, j] = exp(-||x_i - y_j||^2 / (2 s^2))``."""
-    return GaussianGrams.apply(x, y, _as_tuple(sigmas))
+    return GaussianGrams.apply(_float(x), _float(y), _as_tuple(sigmas))
 
 
 def _cholesky_solve(b: Tensor, chol: Tensor) -> Tensor:
@@ -151,6 +175,7 @@ class _SPDSolve(torch.autograd.Function):
     ``v = A^-1 g``, ``dA = -v x^T``, ``db = v`` (one more solve with the same factor)."""
 
     @staticmethod
+    @_full_precision
     def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
         chol, _ = torch.linalg.cholesky_ex(a)  # never raises: a failed factor gives NaN for that run only
         x = _cholesky_solve(b, chol)
@@ -158,6 +183,7 @@ class _SPDSolve(torch.autograd.Function):
         return x
 
     @staticmethod
+    @_full_precision
     def backward(ctx, grad: Tensor):
         chol, x = ctx.saved_tensors
         v = _cholesky_solve(grad, chol)
@@ -167,7 +193,7 @@ class _SPDSolve(torch.autograd.Function):
 
 def spd_solve(a: Tensor, b: Tensor) -> Tensor:
     """Solve ``a x = b`` for symmetric positive definite ``a (..., n, n)``, ``b (..., n, k)``."""
-    return _SPDSolve.apply(a, b)
+    return _SPDSolve.apply(_float(a), _float(b))
 
 
 def block_mean(k: Tensor) -> Tensor:

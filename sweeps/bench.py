@@ -5,13 +5,22 @@
     python -m sweeps.bench --device cuda --stack 1,20,80     # eager and CUDA-graphed, with launches and GPU-busy
 
 Toy setting: ring2d, noise dim 4, generator width 100, batch 200 (the paper's ring). A
-stack of R runs trained as one batched model counts R generator steps per step. Each
-timing is the median of ``--repeats`` runs of ``--timed-steps`` steps after ``--warmup`` steps
-(objectives with k > 1 critic steps per generator step time ``--timed-steps / k``). With
-``--naive PATH`` (default: ``../shared/bench/naive_ring.py`` when that file exists) the
-plain single-run implementation is timed in the same invocation, interleaved with ours so
-that both see the same machine load, and the table reports the speed-up per core for every
-objective the yardstick implements.
+stack of R runs trained as one batched model counts R generator steps per step.
+
+How it times, so that the yardstick and ours are measured alike: ``--repeats`` rounds, and
+in each round the yardstick (``--naive PATH``, default ``../shared/bench/naive_ring.py``
+when that file exists; CPU only) runs once, then every stack of ours runs ``--timed-steps`` steps
+(objectives with k > 1 critic steps per generator step run ``--timed-steps / k``), so both see
+the same machine load. Warm-up is excluded on both sides: ours trains ``--warmup`` untimed
+steps once per stack before the first round; the yardstick (a process of its own, which
+times its loop from its first step and whose CPU time includes starting Python) runs twice
+per round, ``w`` and ``w + steps`` steps (w = max(1, --warmup)), and the difference of the
+two is what ``steps`` warm steps cost it, in wall time (its own loop timer) and in CPU time
+(the child's user + system time). Both clocks are reported for both sides: wall
+(``ms_per_step``) and CPU (``cpu_ms_per_step``: ``time.process_time`` for ours), each the
+median over rounds with the spread over rounds (``_min``, ``_max``); the speed-ups against
+the yardstick per core use the medians, in wall time (``speedup_vs_naive``) and in CPU time
+(``cpu_speedup_vs_naive``).
 
 On CUDA every (objective, stack) is timed twice, eager and with the step replayed as a CUDA
 graph (`engine.graphs`; ``mode`` says which ran: a failed capture falls back to eager), and
@@ -22,11 +31,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,26 +54,49 @@ if TYPE_CHECKING:
 DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
 
 
-def time_ours(cfg: RunConfig, stack: int, device: torch.device, warmup: int, steps: int, repeats: int,
-              graphs: bool = False) -> tuple[float, Trainer]:
-    """Median seconds per (stacked) generator step, and the trainer (for profiling). With
-    ``graphs`` the warm-up includes capturing the step as a CUDA graph."""
-    import torch
+@dataclass
+class Timings:
+    """Seconds per generator step, wall and CPU, one entry per round."""
 
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def add(self, wall: float, cpu: float | None, steps: int) -> None:
+        self.wall.append(wall / steps)
+        self.cpu.append(math.nan if cpu is None else cpu / steps)
+
+    def columns(self, prefix: str = "") -> dict[str, float]:
+        """Median, min and max over rounds of both clocks, in ms per step."""
+        out = {}
+        for clock, values in (("", self.wall), ("cpu_", self.cpu)):
+            name = f"{prefix}{clock}ms_per_step"
+            out |= {name: 1e3 * statistics.median(values), f"{name}_min": 1e3 * min(values),
+                    f"{name}_max": 1e3 * max(values)}
+        return out
+
+
+def new_trainer(cfg: RunConfig, stack: int, device: torch.device, warmup: int, steps: int, rounds: int,
+                graphs: bool = False) -> Trainer:
+    """A stack of ``stack`` runs of ``cfg``, trained ``warmup`` untimed steps (with ``graphs``,
+    the warm-up includes capturing the step as a CUDA graph), long enough for ``rounds`` of
+    ``steps`` and one more (profiling)."""
     from engine import Trainer
-    total = warmup + steps * (repeats + 1)
-    trainer = Trainer([cfg.replace(seed=s, steps=total) for s in range(stack)], device, graphs=graphs)
+    trainer = Trainer([cfg.replace(seed=s, steps=warmup + steps * (rounds + 1)) for s in range(stack)], device,
+                      graphs=graphs)
     trainer.train(warmup)
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        trainer.train(steps)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - t0) / steps)
-    return statistics.median(times), trainer
+    return trainer
+
+
+def time_ours(trainer: Trainer, steps: int, timings: Timings) -> None:
+    """One round: ``steps`` steps of ``trainer``, wall and CPU time of this process."""
+    cuda = trainer.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(trainer.device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    trainer.train(steps)
+    if cuda:
+        torch.cuda.synchronize(trainer.device)
+    timings.add(time.perf_counter() - wall, time.process_time() - cpu, steps)
 
 
 def profile_gpu(trainer: Trainer, steps: int) -> dict[str, float]:
@@ -79,16 +114,33 @@ def profile_gpu(trainer: Trainer, steps: int) -> dict[str, float]:
     return {"launches_per_step": launches / steps, "gpu_ms_per_step": kernel_us / 1e3 / steps}
 
 
-def time_naive(script: Path, cfg: RunConfig, steps: int, threads: int) -> float | None:
-    """Seconds per generator step of the plain yardstick (single run, its own process), or
-    None when the yardstick does not implement ``cfg.model`` (it rejects it as a usage error)."""
+def _run_naive(script: Path, cfg: RunConfig, steps: int, threads: int) -> tuple[float, float] | None:
+    """(seconds of the yardstick's timed loop, CPU seconds of its whole process) for a run of
+    ``steps`` steps, or None when it does not implement ``cfg.model`` (a usage error, exit 2)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     res = subprocess.run([sys.executable, str(script), "--model", cfg.model, "--steps", str(steps),
                           "--noise-dim", str(cfg.noise_dim), "--width", str(cfg.width), "--threads", str(threads)],
                          capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode == 2:
         return None
     res.check_returncode()
-    return float(re.search(r"ms_per_step=([\d.]+)", res.stdout).group(1)) / 1e3
+    loop = float(re.search(r"ms_per_step=([\d.]+)", res.stdout).group(1)) / 1e3 * steps
+    return loop, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def time_naive(script: Path, cfg: RunConfig, warmup: int, steps: int, threads: int, timings: Timings) -> bool:
+    """One round of the yardstick: the cost of ``steps`` warm steps, as the difference of a
+    run of ``w + steps`` and one of ``w`` steps (see the module docstring); False when it
+    does not implement ``cfg.model``. A CPU difference that start-up noise makes non-positive
+    is not a measurement: NaN."""
+    w = max(1, warmup)
+    short, long = _run_naive(script, cfg, w, threads), _run_naive(script, cfg, w + steps, threads)
+    if short is None or long is None:
+        return False
+    cpu = long[1] - short[1]
+    timings.add(long[0] - short[0], cpu if cpu > 0 else None, steps)
+    return True
 
 
 def build_parser() -> Parser:
@@ -144,24 +196,31 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for setting, fields in settings:
         for model in models:
-            cfg = RunConfig(model=model, **fields)
+            cfg = RunConfig(model=model, device=device.type, **fields)
             steps = max(10, args.timed_steps // max(1, objectives.get(model).critic_steps(cfg.hyperparameters)))
-            naive_s = None
-            if naive is not None and setting == "toy":
-                times = [time_naive(naive, cfg, steps + args.warmup, args.threads) for _ in range(args.repeats)]
-                naive_s = None if None in times else statistics.median(times)
-            for stack, graphs in itertools.product(stacks, (False, True) if device.type == "cuda" else (False,)):
-                sec, trainer = time_ours(cfg, stack, device, args.warmup, steps, args.repeats, graphs)
-                per_core = stack / sec / (args.threads if device.type == "cpu" else 1)
+            runs = list(itertools.product(stacks, (False, True) if device.type == "cuda" else (False,)))
+            trainers = [new_trainer(cfg, stack, device, args.warmup, steps, args.repeats, graphs)
+                        for stack, graphs in runs]
+            ours = [Timings() for _ in runs]
+            naive_t = Timings() if naive is not None and setting == "toy" else None
+            for _ in range(args.repeats):  # rounds: the yardstick, then every stack of ours
+                if naive_t is not None and not time_naive(naive, cfg, args.warmup, steps, args.threads, naive_t):
+                    naive_t = None
+                for trainer, timings in zip(trainers, ours):
+                    time_ours(trainer, steps, timings)
+            for (stack, _), trainer, timings in zip(runs, trainers, ours):
                 row = {"setting": setting, "model": model, "stack": stack, "device": str(device),
-                       "mode": "graphed" if trainer.captured is not None else "eager",
-                       "ms_per_step": 1e3 * sec, "run_steps_per_s_per_core": per_core}
+                       "mode": "graphed" if trainer.captured is not None else "eager", **timings.columns()}
+                sec = row["ms_per_step"] / 1e3
+                row["run_steps_per_s_per_core"] = stack / sec / (args.threads if device.type == "cpu" else 1)
                 if device.type == "cuda":
                     gpu = profile_gpu(trainer, steps)
                     row.update(gpu, gpu_busy=min(1.0, gpu["gpu_ms_per_step"] / (1e3 * sec)))
-                if naive_s is not None:
-                    row["naive_ms_per_step"] = 1e3 * naive_s
-                    row["speedup_vs_naive"] = per_core * naive_s * args.threads
+                if naive_t is not None:
+                    row |= naive_t.columns("naive_")
+                    # per core: the yardstick is one run on ``threads`` threads, ours ``stack`` runs on as many
+                    row["speedup_vs_naive"] = stack * row["naive_ms_per_step"] / row["ms_per_step"]
+                    row["cpu_speedup_vs_naive"] = stack * row["naive_cpu_ms_per_step"] / row["cpu_ms_per_step"]
                 rows.append(row)
                 print(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
                       file=sys.stderr, flush=True)

@@ -4,9 +4,16 @@
   (default 1). The networks here are tiny: one thread per worker and one worker per core
   is fastest, and extra threads under load spin-wait (we measured 13x slower steps with
   2 threads on a busy 2-core machine). Use ``--jobs`` to use more cores.
-- GPUs (``devices=["cuda:0", "cuda:1"]``, ``jobs_per_device=K``): ``len(devices) * K``
-  workers, K pinned to each device, so each device runs at most K tasks at a time and
-  every worker takes the next task as soon as it is free.
+- GPUs (``devices=["cuda:0", "cuda:1"]``): by default ONE worker process per device
+  (`GPU_WORKERS`), which trains its stacks one after another; ``jobs_per_device=K`` starts
+  K, pinned to the device. One process, because concurrency on a GPU comes from fewer,
+  larger stacks, not from more processes: a GPU sweep stacks every cell of an objective on
+  a data set (all widths and seeds) into one batched model whose step is one CUDA-graph
+  launch (`engine.graphs`), so one stack already keeps the device as busy as these small
+  networks allow; processes sharing a GPU time-slice it (kernels of different CUDA
+  contexts do not run concurrently without MPS) while each holds a context and stacks of
+  its own. (Running a process's stacks on several CUDA streams at once would need a
+  launching thread per stack; not done: unmeasured.)
 - Dask (``backend="dask"``, ``scheduler="tcp://host:8786"``): the same tasks go to an
   existing cluster (checked before any work: `check_scheduler`); devices are assigned
   round-robin.
@@ -72,22 +79,13 @@ class Placement:
         return 1 if self.on_gpu else self.threads
 
     def fitted(self, tasks: int) -> Placement:
-        """With ``jobs_per_device`` unset, as many workers per GPU as the ``tasks`` need, at
-        most `MAX_GPU_WORKERS` and one per `GPU_WORKER_GIB` GiB of the emptiest device's free
-        memory (each worker process holds its own CUDA context and stacks)."""
+        """With ``jobs_per_device`` unset, `GPU_WORKERS` worker per GPU (see the module docstring)."""
         if not self.on_gpu or self.jobs_per_device is not None:
             return self
-        per_job = min(tasks, self.slurm.stacks_per_job) if self.slurm else tasks
-        per_device = -(-max(1, per_job) // len(self.devices))
-        if self.backend == "loky":
-            import torch
-            free = min(torch.cuda.mem_get_info(torch.device(d))[0] for d in self.devices)
-            per_device = min(per_device, max(1, int(free / 2**30 // GPU_WORKER_GIB)))
-        return replace(self, jobs_per_device=min(per_device, MAX_GPU_WORKERS))
+        return replace(self, jobs_per_device=GPU_WORKERS)
 
 
-MAX_GPU_WORKERS = 8  # worker processes per GPU when --jobs-per-device is not given
-GPU_WORKER_GIB = 4  # free device memory to keep per such worker
+GPU_WORKERS = 1  # worker processes per GPU when --jobs-per-device is not given (see the module docstring)
 
 
 def placement_from_args(args: argparse.Namespace) -> Placement:

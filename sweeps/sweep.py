@@ -141,11 +141,12 @@ class Sweep:
             args.max_stack = MAX_STACK if placement.on_gpu and self.stacks_on_gpu else self.defaults["max_stack"]
         if not 1 <= args.max_stack <= MAX_STACK:
             raise UsageError(f"--max-stack must be in 1..{MAX_STACK}")
-        run_fields = set(RunConfig.__dataclass_fields__) - {"model", "dataset", "seed", "hp"}
+        run_fields = set(RunConfig.__dataclass_fields__) - {"model", "dataset", "seed", "hp", "device"}
         base = {"steps": args.steps if args.steps is not None else preset["steps"],
                 "batch": args.batch if args.batch is not None else preset["batch"],
                 "n_samples": args.samples if args.samples is not None else preset["n_samples"],
-                **({"noise": args.noise} if args.noise is not None else {}), "ema": args.ema, **fixed}
+                **({"noise": args.noise} if args.noise is not None else {}), "ema": args.ema,
+                "device": "cuda" if placement.on_gpu else "cpu", **fixed}
         cells = []
         try:
             for dataset, model, point in itertools.product(args.dataset, args.models,

@@ -156,8 +156,9 @@ def run(parser: Parser, args: argparse.Namespace) -> int:
     from sweeps.parallel import crash_exit_code
     from sweeps.worker import Cell, evaluate_samples, run_task, stack_tasks
     try:
-        cfg = config_from_args(args)
-        device = str(check_device(args.devices))
+        device = check_device(args.devices)
+        cfg = config_from_args(args).replace(device=device.type)  # the device kind is part of the run's identity
+        device = str(device)
         snaps = args.snapshot_steps or []
         if any(s > cfg.steps for s in snaps):
             raise UsageError(f"--snapshot-steps must lie in 0..{cfg.steps}")

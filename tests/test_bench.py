@@ -48,3 +48,33 @@ def test_bench_bad_input_exits_2_with_one_line(capsys, tmp_path, args, message):
     assert exc.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_rounds_interleave_the_yardstick_with_our_stacks_and_exclude_warm_up(tmp_path, monkeypatch):
+    """Each round runs the yardstick (a short and a long run, whose difference drops its
+    start-up and warm-up) and then every stack of ours; the yardstick's reported cost is its
+    per-step cost alone, and both clocks come with their spread over rounds."""
+    log = tmp_path / "log.txt"
+    naive = tmp_path / "naive.py"
+    # 1 s of start-up and warm-up in its loop timer, then 10 ms per step
+    naive.write_text("import sys\nsteps = int(sys.argv[sys.argv.index('--steps') + 1])\n"
+                     f"open({str(log)!r}, 'a').write(f'naive {{steps}}\\n')\n"
+                     "print(f'ms_per_step={(1000 + 10 * steps) / steps:.6f}')\n")
+    timed = bench.time_ours
+
+    def logged(trainer, steps, timings):
+        with open(log, "a") as f:
+            f.write(f"ours {trainer.runs}\n")
+        timed(trainer, steps, timings)
+    monkeypatch.setattr(bench, "time_ours", logged)
+    out = tmp_path / "bench"
+    assert bench.main(["--models", "gan", "--stack", "1,2", "--steps", "3", "--warmup", "2", "--repeats", "2",
+                       "--naive", str(naive), "--out", str(out)]) == 0
+    # at least 10 steps are timed per round: w = 2 and w + 10
+    assert log.read_text().split("\n")[:-1] == ["naive 2", "naive 12", "ours 1", "ours 2"] * 2
+    table = pd.read_csv(out / "bench.csv")
+    assert table["naive_ms_per_step"].to_list() == pytest.approx([10.0, 10.0])
+    for clock in ("ms_per_step", "cpu_ms_per_step"):
+        assert (table[f"{clock}_min"] <= table[clock]).all() and (table[clock] <= table[f"{clock}_max"]).all()
+        assert (table[clock] > 0).all()
+    assert "cpu_speedup_vs_naive" in table

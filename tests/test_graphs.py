@@ -6,6 +6,8 @@ import torch
 
 import objectives
 from engine import RunConfig, Trainer
+from engine.contract import float64
+from engine.graphs import WARMUP_STEPS
 
 CUDA = torch.cuda.is_available()
 
@@ -32,16 +34,23 @@ def test_a_failed_capture_falls_back_to_eager_training_from_the_same_state(capsy
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 @pytest.mark.parametrize("model", objectives.names())
-def test_graph_replay_equals_eager_steps_for_50_steps(model):
-    configs = stack(model, 50)
-    eager, graphed = Trainer(configs, "cuda", graphs=False), Trainer(configs, "cuda", graphs=True)
-    eager.train()
-    graphed.train()
+def test_graph_replay_equals_eager_steps(model):
+    """In float64 the replayed steps compute what eager steps compute: the warm-up steps
+    (eager on both sides) bit for bit, the first replayed steps to float64 rounding. Only a
+    few steps: GRAM-net's projector magnifies a last-bit difference to 1e-5 within three
+    steps even in float64, so a long run would test its conditioning, not the graph."""
+    with float64():
+        configs = stack(model, WARMUP_STEPS + 3)
+        eager, graphed = Trainer(configs, "cuda", graphs=False), Trainer(configs, "cuda", graphs=True)
+        eager.train()
+        graphed.train()
     assert graphed.captured is not None, "the step was not captured"
-    torch.testing.assert_close(graphed.trace, eager.trace, rtol=1e-4, atol=1e-5)
+    assert torch.equal(graphed.trace[:WARMUP_STEPS], eager.trace[:WARMUP_STEPS])
+    torch.testing.assert_close(graphed.trace, eager.trace, rtol=1e-9, atol=1e-12)
     for (name, a), b in zip(graphed.objective.generator.state_dict().items(),
                             eager.objective.generator.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
-    # the random streams advanced exactly as eager mode's did
-    for g, e in zip(graphed.random_generators(), eager.random_generators()):
-        assert torch.equal(g.get_state(), e.get_state())
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12, msg=name)
+    # the random streams (counter-based on CUDA) advanced exactly as eager mode's did
+    streams = [(t.noise, t.batches, *t.objective.random_streams()) for t in (graphed, eager)]
+    for g, e in zip(*streams):
+        assert all(torch.equal(a, b) for a, b in zip(g.state_dict(), e.state_dict()))

@@ -35,7 +35,7 @@ from models import ARCHITECTURES
 ENGINE_VERSION = 4  # bump when a change to engine/, models/ or data/ changes trained numbers
 NOISES = ("normal", "uniform")
 # network layers in float32, or under bfloat16 autocast (opt in; kernel math stays float32)
-PRECISIONS = ("float32", "bfloat16")
+LAYER_DTYPES = ("float32", "bfloat16")
 # the device kind a run trains on: CUDA's random generators draw other numbers than the CPU's,
 # so the same configuration trained on each gives different (equally valid) runs
 DEVICE_KINDS = ("cpu", "cuda")
@@ -65,7 +65,7 @@ class RunConfig:
     noise: str = "normal"
     n_samples: int = paper.SAMPLES
     ema: float = 0.0  # decay of the generator's moving average, also scored and stored (engine.ema); 0 = off
-    precision: str = "float32"
+    layer_dtype: str = "float32"  # the network layers' dtype: float32, or bfloat16 autocast (opt in)
     device: str = "cpu"  # the device kind, set by the sweep from where it places the run
     hp: tuple[tuple[str, Any], ...] = field(default=())
     engine_version: int = field(default=ENGINE_VERSION, init=False)
@@ -84,8 +84,8 @@ class RunConfig:
         object.__setattr__(self, "ema", check_decay(self.ema))
         if self.noise not in NOISES:
             raise ValueError(f"unknown noise distribution {self.noise!r}; use {' or '.join(NOISES)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; use {' or '.join(PRECISIONS)}")
+        if self.layer_dtype not in LAYER_DTYPES:
+            raise ValueError(f"unknown layer dtype {self.layer_dtype!r}; use {' or '.join(LAYER_DTYPES)}")
         if self.device not in DEVICE_KINDS:
             raise ValueError(f"unknown device kind {self.device!r}; use {' or '.join(DEVICE_KINDS)}")
         if self.arch not in ARCHITECTURES:

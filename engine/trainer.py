@@ -230,10 +230,10 @@ class Trainer:
             self._capture()
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """The precision a step's network layers run in (`RunConfig.precision`): bfloat16
+        """The precision a step's network layers run in (`RunConfig.layer_dtype`): bfloat16
         autocast, or float32 as they are. Kernel math stays float32 either way
         (`objectives.kernels`), as do parameters, gradients and optimiser state."""
-        if self.configs[0].precision == "float32":
+        if self.configs[0].layer_dtype == "float32":
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 

@@ -85,7 +85,7 @@ class _NarrowAffine(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
-        kind = x.device.type  # backward runs under the forward's autocast (bfloat16 products, `RunConfig.precision`)
+        kind = x.device.type  # backward runs under the forward's autocast (bfloat16 products, `RunConfig.layer_dtype`)
         ctx.autocast = {"device_type": kind, "enabled": torch.is_autocast_enabled(kind),
                         "dtype": torch.get_autocast_dtype(kind)}
         return _wide_product(x, weight, bias)
@@ -133,7 +133,7 @@ class StackedLinear(nn.Module):
 
 
 def _like_input(out: Tensor, x: Tensor) -> Tensor:
-    """A network's output in its input's dtype: under bfloat16 autocast (`RunConfig.precision`)
+    """A network's output in its input's dtype: under bfloat16 autocast (`RunConfig.layer_dtype`)
     the layers compute in bfloat16, and what leaves the network is float32 again, so losses,
     kernels and mixes of generated with real data see one dtype."""
     return out if out.dtype == x.dtype or not x.is_floating_point() else out.to(x.dtype)
@@ -154,7 +154,8 @@ class StackedMLP(nn.Module):
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         sizes = [math.prod(self.in_shape), *hidden, math.prod(self.out_shape)]
         self.linears = nn.ModuleList(StackedLinear(runs, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.acts = nn.ModuleList(activation(act, inplace=True) for _ in hidden)
+        # in place, except after a layer narrow enough for `_NarrowAffine`, whose output is a view
+        self.acts = nn.ModuleList(activation(act, inplace=h >= NARROW) for h in hidden)
         self.out_act = activation(out_act)
         self.in_sizes = [sizes[0]] * runs
         self.widths = list(widths) if widths is not None else None

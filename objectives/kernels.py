@@ -37,7 +37,7 @@ MIN_LOG_KERNEL = -80.0
 def _full_precision(fn):
     """Run an autograd function's ``forward``/``backward`` with autocast off: the kernel
     math (expanded squared distances, exp, the Cholesky solve) is float32 or wider even
-    when the networks run under bfloat16 autocast (`RunConfig.precision`)."""
+    when the networks run under bfloat16 autocast (`RunConfig.layer_dtype`)."""
     @functools.wraps(fn)
     def wrapped(ctx, *args):
         with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):

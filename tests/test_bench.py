@@ -68,7 +68,7 @@ def test_rounds_interleave_the_yardstick_with_our_stacks_and_exclude_warm_up(tmp
         timed(trainer, steps, timings)
     monkeypatch.setattr(bench, "time_ours", logged)
     out = tmp_path / "bench"
-    assert bench.main(["--models", "gan", "--stack", "1,2", "--steps", "3", "--warmup", "2", "--repeats", "2",
+    assert bench.main(["--models", "gan", "--stack", "1,2", "--timed-steps", "3", "--warmup", "2", "--repeats", "2",
                        "--naive", str(naive), "--out", str(out)]) == 0
     # at least 10 steps are timed per round: w = 2 and w + 10
     assert log.read_text().split("\n")[:-1] == ["naive 2", "naive 12", "ours 1", "ours 2"] * 2

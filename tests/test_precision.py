@@ -1,4 +1,4 @@
-"""Opt-in reduced precision: ``RunConfig.precision = "bfloat16"`` runs the network layers
+"""Opt-in reduced precision: ``RunConfig.layer_dtype = "bfloat16"`` runs the network layers
 under bfloat16 autocast, keeps the kernel math, parameters and outputs float32, and is
 part of a run's identity; the default trains in float32 throughout."""
 
@@ -25,16 +25,16 @@ class ProductDtypes(TorchDispatchMode):
 
 
 def _configs(precision: str) -> list[RunConfig]:
-    return [RunConfig(model="gram", steps=3, batch=32, width=16, seed=s, n_samples=50, precision=precision)
+    return [RunConfig(model="gram", steps=3, batch=32, width=16, seed=s, n_samples=50, layer_dtype=precision)
             for s in (0, 1)]
 
 
 def test_precision_is_checked_and_part_of_the_identity():
-    assert RunConfig().precision == "float32"
-    assert RunConfig(precision="bfloat16").key() != RunConfig().key()
-    assert RunConfig(precision="bfloat16").to_dict()["precision"] == "bfloat16"
-    with pytest.raises(ValueError, match="unknown precision"):
-        RunConfig(precision="float8")
+    assert RunConfig().layer_dtype == "float32"
+    assert RunConfig(layer_dtype="bfloat16").key() != RunConfig().key()
+    assert RunConfig(layer_dtype="bfloat16").to_dict()["layer_dtype"] == "bfloat16"
+    with pytest.raises(ValueError, match="unknown layer dtype"):
+        RunConfig(layer_dtype="float8")
 
 
 @pytest.mark.parametrize("precision, products", [("float32", {torch.float32}),

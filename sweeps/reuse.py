@@ -31,6 +31,7 @@ import data
 import store
 from data.images import to_uint8
 from engine import RunConfig
+from engine.config import LIMITS
 from engine.trainer import draw_samples, net_factory
 
 
@@ -45,7 +46,10 @@ class Generator:
 
     def sample(self, n: int, role: str = "samples") -> np.ndarray:
         """``n`` samples ``(n, *x_shape)`` from the run's noise stream for ``role``
-        (`core.streams`; "samples" gives the record's own samples)."""
+        (`core.streams`; "samples" gives the record's own samples); ``n`` in 1..LIMITS["n_samples"] (`engine.config`)."""
+        most = LIMITS["n_samples"]
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= most:
+            raise ValueError(f"the number of samples must be an integer in 1..{most:,}, got {n!r}")
         c = self.config
         return draw_samples(self.net, [c.noise_dim], [c.seed], c.noise, n, role, self.device)[0].numpy()
 

@@ -172,3 +172,11 @@ def test_check_inside_refuses_dot_dot_absolute_names_and_links(tmp_path):
     for path in (tmp_path / ".." / "x", pathlib.Path("/etc/x"), tmp_path / "link" / "x", tmp_path / "link", tmp_path):
         with pytest.raises(OutsideRoot):
             check_inside(tmp_path, path)
+
+
+def test_sample_counts_outside_the_bounds_are_one_line_errors():
+    from sweeps.reuse import Generator
+    generator = Generator(config=None, net=None, device=None, record=None)  # refused before any is used
+    for n in (0, -1, 10**12, 2.5, True):
+        with pytest.raises(ValueError, match="must be an integer in 1..1,000,000"):
+            generator.sample(n)

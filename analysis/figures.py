@@ -20,7 +20,6 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cli.options import DEFAULT_FIGURE_FORMATS, FIGURE_FORMATS  # noqa: E402
-from core.files import atomic_path  # noqa: E402
 
 DATA_COLOUR, SAMPLE_COLOUR = "tab:blue", "tab:orange"
 FAIL_COLOUR = "tab:red"
@@ -49,8 +48,9 @@ def save_figure(fig: plt.Figure, path: Path | str, formats: Sequence[str] | None
     written = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
-        with atomic_path(target) as tmp:  # replaces a symbolic link at target rather than writing through it
-            fig.savefig(tmp, format=fmt, dpi=DPI)
+        if target.is_symlink():  # a link planted in a received folder is replaced, never written through
+            target.unlink()
+        fig.savefig(target, dpi=DPI)
         written.append(target)
     plt.close(fig)
     return written[0]

@@ -46,7 +46,7 @@ class Generator:
 
     def sample(self, n: int, role: str = "samples") -> np.ndarray:
         """``n`` samples ``(n, *x_shape)`` from the run's noise stream for ``role``
-        (`core.streams`; "samples" gives the record's own samples); ``n`` in 1..LIMITS["n_samples"] (`engine.config`)."""
+        (`core.streams`; "samples": the record's own samples); ``n`` in 1..LIMITS["n_samples"] (`engine.config`)."""
         most = LIMITS["n_samples"]
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= most:
             raise ValueError(f"the number of samples must be an integer in 1..{most:,}, got {n!r}")

@@ -48,6 +48,8 @@ def save_figure(fig: plt.Figure, path: Path | str, formats: Sequence[str] | None
     written = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
+        if target.is_symlink():  # a link planted in a received folder is replaced, never written through
+            target.unlink()
         fig.savefig(target, dpi=DPI)
         written.append(target)
     plt.close(fig)

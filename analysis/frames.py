@@ -20,16 +20,25 @@ import pandas as pd
 import objectives
 import store
 from metrics import catalog
-from store.layout import SHARED_EXCLUDED
+from store.layout import SHARED_EXCLUDED, missing_fields
 
 
 SWEEPS = ("stability", "fid")  # the sweeps whose records have a grid (not single `sweeps.train` runs)
 
 
 def scan(root: Path, prog: str) -> tuple[list[store.Record], list[tuple[Path, str]]]:
-    """`store.scan`, with every unreadable, damaged or older-format record named on stderr
-    in one line (and returned, for a report to list)."""
-    records, problems = store.scan(root)
+    """`store.scan`, with every unreadable, damaged or older-format record, and every record
+    without the configuration fields tables need (`store.layout.missing_fields`), named on
+    stderr in one line (and returned, for a report to list)."""
+    found, problems = store.scan(root)
+    records = []
+    for r in found:  # checksums hold, but tables need these fields
+        missing = missing_fields(r.config)
+        if missing:
+            problems.append((r.path, f"its configuration lacks fields or has them of the wrong type "
+                                     f"({', '.join(missing)})"))
+        else:
+            records.append(r)
     for path, why in problems:
         print(f"{prog}: skipping {path}: {why}", file=sys.stderr)
     return records, problems

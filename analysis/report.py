@@ -33,7 +33,8 @@ from analysis.frames import (SWEEPS, axis_name, by_setting, by_setting_and_datas
                              group_dir, levels, scan)
 from analysis.heatmaps import NOTE, drawn, modes_in, scale_words
 from analysis.stats import BOLD_RULE
-from cli import Parser, fail
+from cli import Parser, clean_exit, fail
+from core.files import ensure_dir
 from cli.options import add_options
 from metrics.success import SUCCESS_RULE
 
@@ -128,7 +129,7 @@ def stability_section(doc: Document, runs: list[store.Record], out: Path, format
     axes = stability.grid_axes(df, runs)
     dataset, setting = runs[0].config["dataset"], runs[0].setting
     target = group_dir(runs, out / "stability")
-    stability.write_report(runs, target, True, formats)
+    stability.write_report(runs, target, True, formats, out)
     figs = target / "figures"
     seed = int(df["seed"].min())
     doc.heading(f"Ring stability: {dataset}, setting {setting}", 2)
@@ -164,6 +165,8 @@ def fid_section(doc: Document, group: list[store.Record], out: Path, formats: Se
     """Tables and sample grids of one setting of image records; returns its verdicts and its missing or failed runs."""
     setting = group[0].setting
     target = out / "fid" / setting
+    for folder in ("tables", "figures"):  # made here below out, never through a symbolic link
+        ensure_dir(out, target / folder)
     fid_table.write_report(group, target, True, formats)
     doc.heading(f"Image quality: setting {setting}", 2)
     doc.paragraph(describe_setting(group[0]) + ".")
@@ -269,12 +272,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.results.exists():
         fail(p.prog, f"{args.results} does not exist")
     out = args.out or args.results / "report"
-    built = build(args.results, out, args.format, p.prog)
-    if built is None:
-        fail(p.prog, f"no stability or fid records below {args.results}")
-    doc, verdicts = built
-    store.write_text(out / "report.md", doc.markdown(out))
-    store.write_text(out / "report.html", doc.html())
+    with clean_exit(p.prog):
+        try:
+            store.ensure_writable(out)
+            built = build(args.results, out, args.format, p.prog)
+            if built is None:
+                fail(p.prog, f"no stability or fid records below {args.results}")
+            doc, verdicts = built
+            store.write_text(out / "report.md", doc.markdown(out), root=out)
+            store.write_text(out / "report.html", doc.html(), root=out)
+        except PermissionError as err:  # a file, a read-only folder, a symbolic link out of OUT
+            fail(p.prog, str(err))
     print(verdict_table(verdicts)[["claim", "scope", "verdict"]].to_markdown(index=False))
     print(f"\nreport: {out / 'report.md'}\n        {out / 'report.html'}")
     counts = Counter(v.verdict if v.verdict in (REPRODUCED, NOT_REPRODUCED, NOT_RUN) else "indicative or extension"

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.files import OutsideRoot, ensure_dir
 import store
 from analysis.command import report_command
 from analysis.curves import draw_curves
@@ -123,13 +124,14 @@ def summarise(df: pd.DataFrame, axes: Sequence[str]) -> tuple[pd.DataFrame, pd.D
 
 
 def write_report(records: list[store.Record], out_dir: Path, figures: bool = True,
-                 formats: Sequence[str] = DEFAULT_FORMATS) -> str:
+                 formats: Sequence[str] = DEFAULT_FORMATS, root: Path | None = None) -> str:
     """Tables (and figures) of one setting's records on one data set, into ``out_dir``;
-    returns the summary as markdown."""
+    returns the summary as markdown. Writes only below ``root`` (default ``out_dir``), never
+    through a symbolic link (`core.files.ensure_dir`)."""
     df = frame(records)
     axes = grid_axes(df, records)
-    tables, figs = out_dir / "tables", out_dir / "figures"
-    tables.mkdir(parents=True, exist_ok=True)
+    root = out_dir if root is None else root
+    tables, figs = ensure_dir(root, out_dir / "tables"), out_dir / "figures"
     store.write_text(tables / "cells.csv", df.drop(columns=["path"]).to_csv(index=False))
     dataset = records[0].config["dataset"]
     where = f"{dataset}, setting {records[0].setting} ({describe_setting(records[0])})"
@@ -142,7 +144,7 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
                f"95% Wilson interval; metrics as mean ± std over all runs; {where}. {SUCCESS_RULE}.")
     markdown = write_table(shown, numbers, tables, "summary", caption)
     if figures:
-        figs.mkdir(parents=True, exist_ok=True)
+        ensure_dir(root, figs / "traces")
         draw_heatmaps(df, axes, figs, formats)
         draw_sample_grids(df, axes, dataset, figs, formats)
         draw_cell_traces(df, figs / "traces", formats)
@@ -159,8 +161,14 @@ def report(root: Path, out: Path | None = None, figures: bool = True, prog: str 
     records = read_sweep(root, "stability", prog)
     if not records:
         return None
-    return "\n\n".join(write_report(runs, group_dir(runs, out), figures, formats)
-                       for runs in by_setting_and_dataset(records))
+    texts = []
+    for runs in by_setting_and_dataset(records):
+        try:
+            root = out or store.setting_dir_of(runs[0])
+            texts.append(write_report(runs, group_dir(runs, out), figures, formats, root))
+        except OutsideRoot as err:  # a symbolic link planted in a received results folder
+            print(f"{prog}: skipping {runs[0].setting}/{runs[0].config['dataset']}: {err}", file=sys.stderr)
+    return "\n\n".join(texts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,11 @@ temporary sibling, which `clean_partial` removes once its writer has ended (neve
 temporary files of a writer that is still running). The sibling's name is `TMP_OVERHEAD`
 characters longer than the target's: a name must leave that room (see
 `store.outputs.check_names`). `file_lock` lets writers of one name take turns.
+
+Given a ``root``, a write stays below it (`check_inside`): a path with ``..`` or one through
+a symbolic link below the root is refused, so no name read from a received results folder
+writes elsewhere. Files read back from such a folder that must be trusted carry their own
+digest in a header line (`write_sealed`, `read_sealed`).
 """
 from __future__ import annotations
 
@@ -63,15 +68,45 @@ def _fsync_tree(path: Path) -> None:
         _fsync(path)
 
 
+class OutsideRoot(PermissionError):
+    """A write that would land outside its output root (``..``, an absolute name, a symbolic link)."""
+
+
+def check_inside(root: Path, path: Path) -> Path:
+    """``path``, unless it does not lie below ``root`` by its name alone (no ``..``) or one of
+    the folders or files from ``root`` down to it is a symbolic link (which a write would
+    follow out of the root): then `OutsideRoot`, in one line."""
+    root, path = Path(os.path.abspath(root)), Path(path)
+    full = Path(os.path.abspath(path))
+    if ".." in path.parts or not full.is_relative_to(root) or full == root:
+        raise OutsideRoot(f"refusing to write {path}: it is not below the output root {root}")
+    here = root
+    for part in full.relative_to(root).parts:
+        here = here / part
+        if here.is_symlink():
+            raise OutsideRoot(f"refusing to write {path}: {here} is a symbolic link out of the output root {root}")
+    return path
+
+
+def ensure_dir(root: Path, path: Path) -> Path:
+    """Create the folder ``path`` below ``root`` (with its parents), never through a symbolic
+    link (`check_inside`); returns ``path``."""
+    Path(check_inside(root, path)).mkdir(parents=True, exist_ok=True)
+    return Path(path)
+
+
 @contextlib.contextmanager
-def atomic_path(path: Path, *, directory: bool = False,
+def atomic_path(path: Path, *, directory: bool = False, root: Path | None = None,
                 place: Callable[[Path, Path], None] | None = None) -> Iterator[Path]:
     """Write ``path`` atomically: yields a temporary sibling to fill (with ``directory``, an
     empty folder made for it; otherwise a name to write a file at). When the block ends
     without error the sibling is flushed to the disk and moved into place by
     ``place(tmp, path)`` (default: a rename over ``path``); when it or ``place`` fails the
-    sibling is removed and the error raised. Creates ``path``'s parent folders."""
+    sibling is removed and the error raised. Creates ``path``'s parent folders; with
+    ``root``, only below it (`check_inside`)."""
     path = Path(path)
+    if root is not None:
+        check_inside(root, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_sibling(path)
     if directory:
@@ -89,16 +124,16 @@ def atomic_path(path: Path, *, directory: bool = False,
         raise
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write one text file atomically (`atomic_path`); returns ``path``."""
-    with atomic_path(path) as tmp:
+def write_text(path: Path, text: str, root: Path | None = None) -> Path:
+    """Write one text file atomically (`atomic_path`; below ``root`` when given); returns ``path``."""
+    with atomic_path(path, root=root) as tmp:
         tmp.write_text(text)
     return Path(path)
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Write one binary file atomically (`atomic_path`); returns ``path``."""
-    with atomic_path(path) as tmp:
+def write_bytes(path: Path, data: bytes, root: Path | None = None) -> Path:
+    """Write one binary file atomically (`atomic_path`; below ``root`` when given); returns ``path``."""
+    with atomic_path(path, root=root) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
@@ -106,6 +141,39 @@ def write_bytes(path: Path, data: bytes) -> Path:
 def digest_bytes(data: bytes) -> str:
     """The SHA-256 of ``data``, in hex."""
     return hashlib.sha256(data).hexdigest()
+
+
+class DamagedFile(Exception):
+    """A sealed file (`read_sealed`) that is not what was written; ``str(err)`` says why in one line."""
+
+
+def sealed_header(kind: str) -> bytes:
+    """How a sealed file of ``kind`` begins, before its digest."""
+    return f"gramharness-{kind} sha256=".encode()
+
+
+def write_sealed(path: Path, kind: str, payload: bytes, root: Path | None = None) -> Path:
+    """Write ``payload`` atomically after one header line ``gramharness-<kind> sha256=<hex>``,
+    so `read_sealed` can tell it from a damaged, foreign or planted file; returns ``path``."""
+    return write_bytes(path, sealed_header(kind) + digest_bytes(payload).encode() + b"\n" + payload, root)
+
+
+def read_sealed(path: Path, kind: str) -> bytes | None:
+    """The payload of the sealed file of ``kind`` at ``path`` (`write_sealed`), None when there
+    is none; `DamagedFile` when it cannot be read, has no header of this kind, or its
+    payload differs from its digest."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise DamagedFile(f"cannot be read ({err.strerror or err})") from None
+    header, newline, payload = raw.partition(b"\n")
+    if not header.startswith(sealed_header(kind)) or not newline:
+        raise DamagedFile(f"cannot be read (not a {kind} file of this harness, or one without a digest)")
+    if digest_bytes(payload).encode() != header[len(sealed_header(kind)):]:
+        raise DamagedFile("differs from what was written (checksum)")
+    return payload
 
 
 def config_key(config: Mapping[str, Any], length: int = 16) -> str:

@@ -13,14 +13,24 @@ Two feature extractors, and every number carries the label of the one that made 
   code; FID uses its 128-d penultimate layer (scaled to unit RMS on the real images, so
   FID/KID are on a unit scale), the Inception Score its logits (the
   "classifier score" usual for MNIST). Its numbers are NOT comparable with Inception FID.
+
+Nothing read from a results folder or given on the command line can run code: the offline
+weights and the real set's cached features are sealed files (`core.files.write_sealed`: a
+digest header, then tensors loaded with ``weights_only=True``), a damaged one is named in
+one line on stderr, discarded and rebuilt; torch-fidelity never sees the cache folder (it
+caches in a private temporary folder filled from the sealed file, `_fidelity_cache`), and an
+Inception weights file is loaded weights-only before torch-fidelity opens it.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +44,14 @@ from torch.utils.data import Dataset
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from core.files import atomic_path, file_digest
+from core.files import DamagedFile, file_digest, read_sealed, write_sealed
 
 INCEPTION = "inception-v3-compat"
 OFFLINE = "harness-cnn"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+FEATURES_KIND = "fid-features"  # the sealed cache of a real set's torch-fidelity features and statistics
+WEIGHTS_KIND = "feature-extractor"  # the sealed weights of the offline extractor
 OFFLINE_VERSION = 3  # bump when HarnessCNN or its training changes, so caches are not reused
 
 
@@ -131,6 +143,55 @@ def train_classifier(images: Tensor, labels: Tensor, cfg: OfflineConfig = Offlin
     return net, hits / max(1, n_val)
 
 
+def save_tensors(path: Path, kind: str, obj: Any) -> Path:
+    """Write tensors and plain data (numpy arrays as tensors) as a sealed file of ``kind``."""
+    buffer = io.BytesIO()
+    torch.save(_from_numpy(obj), buffer)
+    return write_sealed(path, kind, buffer.getvalue())
+
+
+def load_tensors(path: Path, kind: str) -> Any:
+    """What `save_tensors` wrote at ``path`` (numpy arrays as they were), None when there is
+    none; `DamagedFile` for anything else. Weights-only: nothing is unpickled that runs code."""
+    payload = read_sealed(path, kind)
+    if payload is None:
+        return None
+    try:
+        return _to_numpy(torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True))
+    except Exception as err:  # noqa: BLE001 - a foreign payload fails in many ways
+        raise DamagedFile(f"cannot be read ({type(err).__name__})") from None
+
+
+NDARRAY = "__ndarray__"  # how a numpy array is kept in a sealed file (weights-only loading refuses numpy)
+
+
+def _from_numpy(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return {NDARRAY: torch.from_numpy(np.ascontiguousarray(obj))}
+    if isinstance(obj, dict):
+        return {k: _from_numpy(v) for k, v in obj.items()}
+    return obj
+
+
+def _to_numpy(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {NDARRAY}:
+            return obj[NDARRAY].numpy()
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    return obj
+
+
+def load_or_discard(path: Path, kind: str) -> Any:
+    """`load_tensors`, but a damaged file is named in one line on stderr and removed, so the
+    caller rebuilds it (None, as when there is none)."""
+    try:
+        return load_tensors(path, kind)
+    except DamagedFile as err:
+        print(f"warning: discarding the damaged cache file {path} ({err}); rebuilding it", file=sys.stderr)
+        Path(path).unlink(missing_ok=True)
+        return None
+
+
 def _sanitize(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:60] or "data"
 
@@ -151,7 +212,7 @@ def offline_weights(dataset: Any, cache_dir: Path, cfg: OfflineConfig = OfflineC
     digest.update(labels.numpy().tobytes())
     key = digest.hexdigest()[:12]
     path = Path(cache_dir) / f"{OFFLINE}-{_sanitize(dataset.name)}-{key}.pt"
-    if path.exists():
+    if load_or_discard(path, WEIGHTS_KIND) is not None:
         return path
     if log:
         log(f"training the offline feature extractor on {dataset.name} ({len(images)} images); cached as {path}")
@@ -162,9 +223,7 @@ def offline_weights(dataset: Any, cache_dir: Path, cfg: OfflineConfig = OfflineC
                      "width": cfg.width, "feature_dim": cfg.feature_dim},
             "state": net.state_dict(), "feature_scale": float(rms),
             "meta": {"dataset": dataset.name, "val_accuracy": acc, "config": asdict(cfg), "key": key}}
-    with atomic_path(path) as tmp:  # a full disk, Ctrl-C: no half-written weights left behind
-        torch.save(blob, tmp)
-    return path
+    return save_tensors(path, WEIGHTS_KIND, blob)  # atomic: a full disk, Ctrl-C leave no half-written weights
 
 
 class HarnessCNNExtractor(FeatureExtractorBase):
@@ -179,7 +238,7 @@ class HarnessCNNExtractor(FeatureExtractorBase):
         super().__init__(name, features_list)
         if feature_extractor_weights_path is None:
             raise ValueError(f"{OFFLINE} needs feature_extractor_weights_path (see analysis.fid.offline_weights)")
-        blob = torch.load(feature_extractor_weights_path, map_location="cpu", weights_only=True)
+        blob = load_tensors(Path(feature_extractor_weights_path), WEIGHTS_KIND)
         self.net = HarnessCNN(**blob["arch"])
         self.net.load_state_dict(blob["state"])
         self.scale = float(blob.get("feature_scale", 1.0))
@@ -258,7 +317,7 @@ def resolve_features(choice: str, dataset: Any, weights: str | None = None, cach
         choice = "inception" if weights else dataset.features
     if choice == "offline":
         path = offline_weights(dataset, cache_dir, offline, log=log)
-        meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
+        meta = load_tensors(path, WEIGHTS_KIND)["meta"]
         label = (f"offline CNN features ({OFFLINE} trained on {dataset.name}, held-out accuracy "
                  f"{100 * meta['val_accuracy']:.1f}%, {meta['key'][:8]}; not Inception)")
         return FeatureSpec(OFFLINE, str(path), label, f"{OFFLINE}-{meta['key']}", True)
@@ -266,6 +325,11 @@ def resolve_features(choice: str, dataset: Any, weights: str | None = None, cach
         raise FeatureError(f"unknown feature extractor {choice!r}; use auto, offline or inception")
     path = _inception_weights(weights)
     digest = file_digest(path)[:8]
+    try:  # torch-fidelity unpickles the file in full: it must hold nothing but tensors
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a wrong or planted file fails in many ways
+        raise FeatureError(f"{path} is not a usable Inception-v3 weights file: it holds more than tensors, or "
+                           f"none ({type(err).__name__})") from None
     try:
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         FeatureExtractorInceptionV3(INCEPTION, ["2048"], feature_extractor_weights_path=str(path), verbose=False)
@@ -311,15 +375,42 @@ def image_metrics(fake: Tensor | np.ndarray, real: Tensor | np.ndarray, spec: Fe
         feature_extractor_weights_path=spec.weights, cuda=cuda, batch_size=batch_size,
         kid_subset_size=min(kid_subset_size, len(fake), len(real)), verbose=False, save_cpu_ram=True,
         cache=bool(real_name and cache_root))
-    if kwargs["cache"]:
-        Path(cache_root).mkdir(parents=True, exist_ok=True)
-        kwargs.update(cache_root=str(cache_root), input2_cache_name=f"{_sanitize(real_name)}-{spec.key}")
+    name = f"{_sanitize(real_name)}-{spec.key}" if kwargs["cache"] else None
+    cache = _fidelity_cache(Path(cache_root), name) if name else contextlib.nullcontext()
     ctx = torch.cuda.device(torch.device(device)) if cuda else contextlib.nullcontext()
     # numpy's BLAS (KID's many small kernel matrices, FID's eigenvalues) runs on one thread:
     # threaded BLAS on these small products was 30-100x slower on a busy 2-core machine.
-    with ctx, contextlib.redirect_stdout(sys.stderr), threadpool_limits(1, user_api="blas"):
+    with cache as private, ctx, contextlib.redirect_stdout(sys.stderr), threadpool_limits(1, user_api="blas"):
+        if name:
+            kwargs.update(cache_root=str(private), input2_cache_name=name)
         raw = torch_fidelity.calculate_metrics(**kwargs)
     return {METRIC_KEYS[k]: float(v) for k, v in raw.items() if k in METRIC_KEYS}
+
+
+def _numpy_globals() -> list[Any]:
+    """What torch-fidelity's cached FID statistics (numpy arrays of floats) unpickle, and nothing else."""
+    from numpy._core.multiarray import _reconstruct
+    return [_reconstruct, np.ndarray, np.dtype, np.dtypes.Float64DType, np.dtypes.Float32DType]
+
+
+@contextlib.contextmanager
+def _fidelity_cache(cache_root: Path, name: str) -> Iterator[Path]:
+    """A private temporary cache folder for torch-fidelity (which unpickles its cache files in
+    full), filled from the sealed file ``<cache_root>/<name>.features`` (`save_tensors`);
+    what torch-fidelity adds there is sealed back into it afterwards. A damaged sealed file is
+    named on stderr and rebuilt."""
+    sealed = cache_root / f"{name}.features"
+    items = load_or_discard(sealed, FEATURES_KIND) or {}
+    with tempfile.TemporaryDirectory(prefix="fidelity-cache-") as private:
+        for stem, item in items.items():
+            torch.save(item, Path(private) / f"{stem}.pt")
+        yield Path(private)
+        with torch.serialization.safe_globals(_numpy_globals()):
+            found = {p.stem: torch.load(p, map_location="cpu", weights_only=True)
+                     for p in sorted(Path(private).glob(f"{name}-*.pt"))}
+    if found.keys() - items.keys():
+        cache_root.mkdir(parents=True, exist_ok=True)
+        save_tensors(sealed, FEATURES_KIND, found)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 
-from core.files import digest_bytes, write_bytes
+from core.files import DamagedFile, read_sealed, sealed_header, write_sealed
 
-MAGIC = b"gramharness-checkpoint sha256="
+KIND = "checkpoint"
+MAGIC = sealed_header(KIND)  # b"gramharness-checkpoint sha256="
 
 
 class DamagedCheckpoint(Exception):
@@ -31,25 +32,18 @@ def save_checkpoint(path: Path, state: Mapping[str, Any]) -> Path:
     buffer = io.BytesIO()
     import torch  # checkpoints hold tensors; nothing else in the store needs torch
     torch.save(dict(state), buffer)
-    payload = buffer.getvalue()
-    return write_bytes(path, MAGIC + digest_bytes(payload).encode() + b"\n" + payload)
+    return write_sealed(path, KIND, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
     """The checkpoint at ``path`` (tensors on the CPU), None when there is none; raises
     `DamagedCheckpoint` when it cannot be read or differs from what was written."""
-    path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+        payload = read_sealed(path, KIND)
+    except DamagedFile as err:
+        raise DamagedCheckpoint(str(err)) from None
+    if payload is None:
         return None
-    except OSError as err:
-        raise DamagedCheckpoint(f"cannot be read ({err.strerror or err})") from None
-    header, newline, payload = raw.partition(b"\n")
-    if not header.startswith(MAGIC) or not newline:
-        raise DamagedCheckpoint("cannot be read (not a checkpoint of this harness, or one without a digest)")
-    if digest_bytes(payload).encode() != header[len(MAGIC):]:
-        raise DamagedCheckpoint("differs from what was written (checksum)")
     try:
         import torch
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)

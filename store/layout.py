@@ -60,10 +60,43 @@ def entry_id(config: Mapping[str, Any], axes: Mapping[str, Any]) -> str:
 
 def dataset_dir(name: str) -> str:
     """A directory name for a data set: ``cifar10`` -> ``cifar10``; ``folder:/a/b`` -> ``folder-b-<hash>``."""
-    if all(c.isalnum() or c in "._-" for c in name):
+    if all(c.isalnum() or c in "._-" for c in name) and name.strip("."):
         return name
     stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name.split(":", 1)[-1]).name).strip("_")
     return f"{name.split(':', 1)[0]}-{stem or 'data'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+REQUIRED = {"model": str, "dataset": str, "seed": int, "steps": int, "batch": int, "hp": dict}  # what names use
+
+
+def is_plain_name(name: Any) -> bool:
+    """Whether ``name`` is one folder or file name: a non-empty string without a separator,
+    NUL, or the names ``.`` and ``..`` (so joining it to a folder stays in that folder)."""
+    return (isinstance(name, str) and name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+            and len(name.encode(errors="surrogateescape")) <= 255)
+
+
+def missing_fields(config: Any) -> list[str]:
+    """The fields of `REQUIRED` that a record's configuration lacks or holds with another
+    type (its folders and its tables cannot be named without them)."""
+    if not isinstance(config, Mapping):
+        return list(REQUIRED)
+    return [k for k, kind in REQUIRED.items() if not isinstance(config.get(k), kind) or isinstance(config.get(k), bool)]
+
+
+def layout_problem(config: Mapping[str, Any], axes: Mapping[str, Any], files: Any = ()) -> str | None:
+    """Why a name a record's content makes (its data set, objective and cell folders, its axis
+    names and values, its data files) is not one plain file name, in one line; None when
+    every one is."""
+    if any(v in ("", (), []) for v in axes.values()):
+        return "its grid cell has an empty axis"
+    names = {"cell": cell_label(axes), **{f"axis {k!r}": str(k) for k in axes}, **{f"file {f!r}": f for f in files}}
+    names.update({f"axis value {v!r}": str(v) for v in axes.values() if not isinstance(v, (tuple, list))})
+    for field in ("model", "dataset"):
+        if isinstance(config.get(field), str):
+            names[f"{field} {config[field]!r}"] = dataset_dir(config[field]) if field == "dataset" else config[field]
+    bad = [what for what, name in names.items() if not is_plain_name(name)]
+    return f"its {bad[0][:80]} is not a plain file name (a separator, '..' or an absolute path)" if bad else None
 
 
 def setting_dir(root: Path, sweep: str, config: Mapping[str, Any], axes: Mapping[str, Any]) -> Path:

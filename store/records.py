@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from core.files import TMP_PREFIX, atomic_path, config_key, file_digest, file_lock, tmp_sibling
-from store.layout import cell_label, entry_id, setting_id
+from store.layout import cell_label, entry_id, layout_problem, setting_id
 
 FORMAT = 2  # bump when the layout or the meaning of a field changes
 RECORD_FILE = "record.json"
@@ -298,6 +298,9 @@ def _check_fields(record: Record) -> None:
         wrong.append("files")
     if wrong:
         raise DamagedRecord(f"{RECORD_FILE} has fields of the wrong type ({', '.join(dict.fromkeys(wrong))})")
+    problem = layout_problem(record.config, record.axes, record.files)
+    if problem:
+        raise DamagedRecord(problem)
 
 
 def state(path: Path, key: str) -> str:

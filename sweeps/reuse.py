@@ -31,6 +31,7 @@ import data
 import store
 from data.images import to_uint8
 from engine import RunConfig
+from engine.config import LIMITS
 from engine.trainer import draw_samples, net_factory
 
 
@@ -45,7 +46,10 @@ class Generator:
 
     def sample(self, n: int, role: str = "samples") -> np.ndarray:
         """``n`` samples ``(n, *x_shape)`` from the run's noise stream for ``role``
-        (`core.streams`; "samples" gives the record's own samples)."""
+        (`core.streams`; "samples": the record's own samples); ``n`` in 1..LIMITS["n_samples"] (`engine.config`)."""
+        most = LIMITS["n_samples"]
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= most:
+            raise ValueError(f"the number of samples must be an integer in 1..{most:,}, got {n!r}")
         c = self.config
         return draw_samples(self.net, [c.noise_dim], [c.seed], c.noise, n, role, self.device)[0].numpy()
 
@@ -58,7 +62,8 @@ def load_generator(record_dir: Path | str, device: str | torch.device = "cpu") -
     """The generator of the record in ``record_dir`` (checked against its checksums), on
     ``device``. Raises `store.DamagedRecord` for a damaged record and ``FileNotFoundError``
     when there is none; a record trained by another version of the code (its configuration
-    key differs) is loaded with a warning on stderr."""
+    key differs) is loaded with a warning on stderr. A record without a generator (a crashed
+    run) or with one that is not plain weights is a `store.DamagedRecord`."""
     record = store.read(Path(record_dir))
     config = RunConfig.from_dict(record.config)
     if config.key() != record.key:
@@ -67,6 +72,12 @@ def load_generator(record_dir: Path | str, device: str | torch.device = "cpu") -
     device = torch.device(device)
     torch.set_flush_denormal(True)  # the trainer's numerics
     net = net_factory([config], data.get(config.dataset), device).generator()
-    net.load_state_dict(torch.load(Path(record_dir) / store.records.GENERATOR_FILE, map_location=device,
-                                   weights_only=True))
+    file = Path(record_dir) / store.records.GENERATOR_FILE
+    if not file.is_file():
+        raise store.DamagedRecord(f"{record_dir} has no {file.name} (status {record.status}: nothing to sample from)")
+    try:  # weights-only: a planted pickle in a received record never runs
+        net.load_state_dict(torch.load(file, map_location=device, weights_only=True))
+    except Exception as err:  # noqa: BLE001 - a foreign or planted file fails in many ways
+        raise store.DamagedRecord(f"{file.name} cannot be loaded as this generator's weights "
+                                  f"({type(err).__name__})") from None
     return Generator(config, net, device, record)

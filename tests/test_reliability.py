@@ -368,10 +368,12 @@ def test_a_failed_extractor_save_leaves_no_temporary_file(tmp_path, monkeypatch)
         def train_labels(self):
             return torch.arange(64) % 4
 
-    def half_written(obj, path, *args, **kwargs):
-        Path(path).write_bytes(b"half")
+    write_bytes = Path.write_bytes
+
+    def half_written(path, data):  # the sealed weights file hits a full disk half-way
+        write_bytes(path, data[:10])
         disk_full(path)
-    monkeypatch.setattr(images.torch, "save", half_written)
+    monkeypatch.setattr(Path, "write_bytes", half_written)
     with pytest.raises(OSError):
         images.offline_weights(Labelled(), tmp_path, images.OfflineConfig(epochs=1))
     assert list(tmp_path.iterdir()) == []

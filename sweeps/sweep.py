@@ -203,7 +203,8 @@ class Sweep:
                   "so every run computes what it computes in an uninterrupted sweep; their records are kept",
                   file=sys.stderr)
         t0 = time.perf_counter()
-        results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost)
+        results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost,
+                                    steps=lambda task: task.steps)
         if pending:
             rss = [r["rss"] for r in results if r["rss"] is not None]
             print(f"trained {len(pending)} {self.unit}s in {time.perf_counter() - t0:.0f} s"

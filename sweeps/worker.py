@@ -135,6 +135,11 @@ class Task:
     figures: Figures | None = None
     source: store.Source | None = None  # the command's code (`store.source`), which its records name
 
+    @property
+    def steps(self) -> int:
+        """The generator steps the stack trains (its runs share their length)."""
+        return self.cells[0].config.steps
+
     def stack(self, index: int) -> dict[str, Any]:
         """What a record says about the stack it trained in (see `stack_info`)."""
         return stack_info([c.config for c in self.cells], index)

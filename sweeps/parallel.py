@@ -26,6 +26,7 @@ Results come back as each task finishes.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -109,6 +110,10 @@ def placement_from_args(args: argparse.Namespace) -> Placement:
     else:
         for d in devices:
             check_device(d)
+        cores = len(os.sched_getaffinity(0))
+        if devices == ("cpu",) and args.jobs > cores:
+            print(f"warning: --jobs {args.jobs} is more than this machine's {cores} cores; workers will share them "
+                  "and each run slower", file=sys.stderr)
     return Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads, slurm)
 
 

@@ -26,6 +26,7 @@ import itertools
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,12 +174,19 @@ class Sweep:
             return self.run(parser, args)
 
     def run(self, parser: Parser, args: argparse.Namespace) -> int:
-        """Plan (every check before any work), train what is not finished, report."""
+        """Plan (every check before any work), train what is not finished, report; one sweep
+        at a time writes into an output root (`sweeps.lock`)."""
+        with ExitStack() as held:
+            return self._run(parser, args, held)
+
+    def _run(self, parser: Parser, args: argparse.Namespace, held: ExitStack) -> int:
         import store
+        from sweeps.lock import output_lock
         from sweeps.parallel import crash_exit_code, run_with_progress
         from sweeps.worker import record_lost, run_task, stack_tasks
         try:
             plan = self.plan(args)
+            held.enter_context(output_lock(args.out))
             root = args.out / self.name
             store.clean_partial(root)
             pending = []

@@ -80,3 +80,37 @@ def test_in_process_tasks_report_straight_to_the_bar(tmp_path):
     run_with_progress(stack, [{"path": str(tmp_path / "c"), "steps": 40}], Placement(jobs=1), 1, "cell", tmp_path,
                       lambda *a: [], steps=lambda t: t["steps"], stream=out)
     assert out.getvalue().splitlines()[0].startswith("progress: 20/40 steps (50.0%), 0/1 cells")
+
+
+def test_more_jobs_than_cores_is_said_in_one_line(capsys):
+    import argparse
+    import os
+
+    from sweeps.parallel import placement_from_args
+    cores = len(os.sched_getaffinity(0))
+    args = argparse.Namespace(backend="loky", scheduler=None, devices=["cpu"], jobs=cores + 1, jobs_per_device=1,
+                              threads=1)
+    assert placement_from_args(args).jobs == cores + 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--jobs {cores + 1} is more than this machine's {cores} cores" in err
+    placement_from_args(argparse.Namespace(**{**vars(args), "jobs": cores}))
+    assert capsys.readouterr().err == ""
+
+
+def test_a_second_sweep_into_the_same_output_exits_2_naming_the_first(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from sweeps.lock import output_lock
+    with output_lock(tmp_path):
+        assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
+        second = subprocess.run([sys.executable, "-m", "sweeps.stability", "--preset", "smoke", "--model", "gan",
+                                 "--out", str(tmp_path), "--no-figures"], capture_output=True, text=True)
+    assert second.returncode == 2, second.stderr
+    line, = second.stderr.strip().splitlines()
+    assert line.endswith(f"stability: error: another sweep (pid {os.getpid()}) is writing into {tmp_path}; "
+                         "wait for it to end or give another --out")
+    assert not (tmp_path / "stability").exists()
+    with output_lock(tmp_path):  # released when the first ended
+        pass

@@ -228,7 +228,8 @@ def run_task(task: Task, device: str, progress: Callable[[int], None] | None = N
             rss, curves = peak_rss_mb(), stack.curve(i)
             figures = None if task.figures is None else partial(task.figures, outcome, stack.trainer.dataset, curves)
             save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes),
-                         {"stack": task.stack(i), "peak_rss_mb": rss, **stack.provenance()}, extra=figures,
+                         {"stack": task.stack(i), "peak_rss_mb": rss, "plugins": list(task.plugins),
+                          **stack.provenance()}, extra=figures,
                          curves=curves, tensorboard=live[i] if task.long.tensorboard else None)
             rows.append({"path": str(cell.path), "status": outcome.status, "reason": outcome.reason,
                          "metrics": evaluation.metrics, "wall": time.perf_counter() - t0, "rss": rss})

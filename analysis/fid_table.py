@@ -48,6 +48,7 @@ from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa
 from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
 from analysis.stats import BOLD_RULE, best_by_welch, mean_std  # noqa: E402
 from analysis.tables import pm, write_table  # noqa: E402
+from core import paper  # noqa: E402
 from metrics import catalog  # noqa: E402
 
 if TYPE_CHECKING:
@@ -257,7 +258,11 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     tables, figs = out_dir / "tables", out_dir / "figures"
     tables.mkdir(parents=True, exist_ok=True)
     store.write_text(tables / "records.csv", df.drop(columns=["path"]).to_csv(index=False))
-    summary, captioned = captioned_tables(df, axes, f"{records[0].setting} ({describe_setting(records[0])})")
+    setting = f"{records[0].setting} ({describe_setting(records[0])})"
+    if (n := records[0].config.get("n_samples", paper.SAMPLES)) < paper.SAMPLES:  # e.g. the smoke preset
+        setting += (f". Scored on {n:,} samples per run, not the usual {paper.SAMPLES:,}: FID is biased upwards "
+                    "with few samples, so these numbers check the pipeline and are not comparable to published ones")
+    summary, captioned = captioned_tables(df, axes, setting)
     store.write_text(tables / "summary.csv", summary.to_csv(index=False))
     texts = write_tables(captioned, set(df["label"]), tables)
     if figures:

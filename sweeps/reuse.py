@@ -71,8 +71,8 @@ def load_plugins_of(record: store.Record) -> None:
 def load_generator(record_dir: Path | str, device: str | torch.device = "cpu") -> Generator:
     """The generator of the record in ``record_dir`` (checked against its checksums), on
     ``device``. Raises `store.DamagedRecord` for a damaged record and ``FileNotFoundError``
-    when there is none or its plugin file is gone (`load_plugins_of`); a record trained by another version of the code (its configuration
-    key differs) is loaded with a warning on stderr."""
+    when there is none or its plugin file is gone (`load_plugins_of`); a record trained by
+    another version of the code (its configuration key differs) is loaded with a warning on stderr."""
     record = store.read(Path(record_dir))
     load_plugins_of(record)
     config = RunConfig.from_dict(record.config)

@@ -45,3 +45,14 @@ def test_fid_over_steps_between_55_and_95_reads_its_values():
     labels = labelled_ticks(ax.yaxis)
     plt.close(fig)
     assert len(labels) >= 2 and all(50 <= float(t) <= 100 for t in labels), labels
+
+
+def test_latex_tables_use_booktabs_and_wide_ones_span_the_page():
+    from analysis.tables import WIDE_COLUMNS, to_latex
+    narrow = to_latex(pd.DataFrame({"objective": ["GAN"], "FID": ["55.1 ± 2.0"]}), "FID (lower is better).",
+                      "tab:fid", comment="setting steps40_batch64_6e99f4")
+    assert narrow.startswith("% setting steps40_batch64_6e99f4\n\\begin{table}\n")
+    assert "\\toprule" in narrow and "\\midrule" in narrow and "\\bottomrule" in narrow
+    assert "6e99f4" not in narrow.split("\n", 1)[1]  # the hash is a comment, not the caption
+    wide = to_latex(pd.DataFrame({f"c{i}": [i] for i in range(WIDE_COLUMNS + 1)}), "Wide.", "tab:w")
+    assert wide.startswith("\\begin{table*}") and wide.rstrip().endswith("\\end{table*}")

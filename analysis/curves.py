@@ -25,13 +25,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import store  # noqa: E402
 from analysis.command import report_command  # noqa: E402
-from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa: E402
+from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, label_log_axis, save_figure  # noqa: E402
 from analysis.frames import SWEEPS, by_setting, frame, read_sweep  # noqa: E402
 from analysis.heatmaps import modes_in  # noqa: E402
 from metrics import catalog  # noqa: E402
@@ -78,8 +76,7 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
                                 alpha=0.2, lw=0)
         if metric.log and (floor is not None or (df[metric.key].dropna() > 0).all()):
             ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(_minor_log_label))
+            label_log_axis(ax.yaxis)
         ax.set_xlabel("generator step")
         ax.set_title(metric.mean_label)
         ax.grid(alpha=0.3)
@@ -89,12 +86,6 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
     fig.suptitle(title + (f" (line: mean of {seeds} seeds, band: lowest to highest)" if seeds > 1 else ""))
     fig.tight_layout(rect=(0, 0.05 * legend_rows + 0.02, 1, 1))
     return fig
-
-
-def _minor_log_label(value: float, _pos: int) -> str:
-    """Label a log axis's minor ticks at 2x and 5x a power of ten only, so labels never overlap."""
-    mantissa = value / 10 ** np.floor(np.log10(value))
-    return f"{value:g}" if np.isclose(mantissa, 2) or np.isclose(mantissa, 5) else ""
 
 
 def save_curves(items: Sequence[tuple[str, pd.DataFrame]], path: Path, title: str = "") -> Path:

@@ -48,6 +48,7 @@ from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa
 from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
 from analysis.stats import BOLD_RULE, best_by_welch, mean_std  # noqa: E402
 from analysis.tables import pm, write_table  # noqa: E402
+from core import paper  # noqa: E402
 from metrics import catalog  # noqa: E402
 
 if TYPE_CHECKING:
@@ -187,13 +188,14 @@ def captioned_tables(df: pd.DataFrame, axes: Sequence[str], setting: str
     return summary, out
 
 
-def write_tables(tables: dict[str, tuple[pd.DataFrame, str]], objectives: set[str], out_dir: Path) -> dict[str, str]:
+def write_tables(tables: dict[str, tuple[pd.DataFrame, str]], objectives: set[str], out_dir: Path,
+                 comment: str = "") -> dict[str, str]:
     """The markdown and LaTeX file of every (table, caption) (the numbers are in
-    ``summary.csv``); returns the markdown texts."""
+    ``summary.csv``; ``comment`` above each LaTeX table); returns the markdown texts."""
     texts = {}
     for metric, (table, cap) in tables.items():
         lead = len(table.columns) - len(objectives & set(table.columns))  # row columns, left-aligned
-        texts[metric] = write_table(table, None, out_dir, metric, cap, lead)
+        texts[metric] = write_table(table, None, out_dir, metric, cap, lead, comment)
     return texts
 
 
@@ -257,9 +259,13 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     tables, figs = out_dir / "tables", out_dir / "figures"
     tables.mkdir(parents=True, exist_ok=True)
     store.write_text(tables / "records.csv", df.drop(columns=["path"]).to_csv(index=False))
-    summary, captioned = captioned_tables(df, axes, f"{records[0].setting} ({describe_setting(records[0])})")
+    setting = describe_setting(records[0])  # in words; its directory name goes in a LaTeX comment
+    if (n := records[0].config.get("n_samples", paper.SAMPLES)) < paper.SAMPLES:  # e.g. the smoke preset
+        setting += (f". Scored on {n:,} samples per run, not the usual {paper.SAMPLES:,}: FID is biased upwards "
+                    "with few samples, so these numbers check the pipeline and are not comparable to published ones")
+    summary, captioned = captioned_tables(df, axes, setting)
     store.write_text(tables / "summary.csv", summary.to_csv(index=False))
-    texts = write_tables(captioned, set(df["label"]), tables)
+    texts = write_tables(captioned, set(df["label"]), tables, f"setting {records[0].setting}")
     if figures:
         figs.mkdir(parents=True, exist_ok=True)
         draw_sample_grids(df, figs, formats)

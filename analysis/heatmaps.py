@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, save_figure  # noqa: E402
+from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, label_log_axis, save_figure  # noqa: E402
 from analysis.frames import axis_name, facets, levels, select  # noqa: E402
 from analysis.stats import mean_std  # noqa: E402
 from analysis.tables import numbers  # noqa: E402
@@ -167,6 +167,8 @@ def heatmap_figure(sub: pd.DataFrame, metric: str, col: str | None, row: str | N
     if m.ticks:
         bar.set_ticks(list(m.ticks), labels=[tick_label(t) for t in m.ticks])
         bar.ax.minorticks_off()
+    elif m.log:
+        label_log_axis(bar.ax.yaxis)
     for edge in m.band or ():
         bar.ax.axhline(edge, color="black", lw=0.8)
     if title:

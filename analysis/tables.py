@@ -54,22 +54,32 @@ def to_markdown(table: pd.DataFrame, caption: str) -> str:
     return f"{caption}\n\n{table.to_markdown(index=False)}\n"
 
 
-def to_latex(table: pd.DataFrame, caption: str, label: str, lead: int = 1) -> str:
-    """A LaTeX table: the first ``lead`` columns left-aligned, the rest right-aligned."""
+WIDE_COLUMNS = 6  # a LaTeX table with more columns spans both columns of a two-column paper (table*)
+
+
+def to_latex(table: pd.DataFrame, caption: str, label: str, lead: int = 1, comment: str = "") -> str:
+    """A LaTeX table with booktabs rules (``\\usepackage{booktabs}``): the first ``lead``
+    columns left-aligned, the rest right-aligned; ``table*`` when it has more than
+    `WIDE_COLUMNS` columns; ``comment`` (e.g. the setting's directory name, which a caption
+    should not carry) as ``%`` lines above it."""
     tex = table.copy()
     tex.columns = [latex_escape(c) for c in tex.columns]
     tex = tex.map(latex_escape)
-    return tex.to_latex(index=False, escape=False, caption=latex_escape(caption), label=label,
+    body = tex.to_latex(index=False, escape=False, caption=latex_escape(caption), label=label,
                         column_format="l" * lead + "r" * (len(tex.columns) - lead))
+    if len(tex.columns) > WIDE_COLUMNS:
+        body = body.replace("\\begin{table}", "\\begin{table*}", 1).replace("\\end{table}", "\\end{table*}", 1)
+    return "".join(f"% {line}\n" for line in comment.splitlines()) + body
 
 
 def write_table(table: pd.DataFrame, numbers: pd.DataFrame | None, directory: Path, stem: str, caption: str,
-                lead: int = 1) -> str:
-    """``stem.md``, ``stem.tex`` (from the display ``table``) and ``stem.csv`` (from
-    ``numbers``, when given) under ``directory``, each written atomically; returns the markdown."""
+                lead: int = 1, comment: str = "") -> str:
+    """``stem.md``, ``stem.tex`` (from the display ``table``, ``comment`` above it) and
+    ``stem.csv`` (from ``numbers``, when given) under ``directory``, each written atomically;
+    returns the markdown."""
     markdown = to_markdown(table, caption)
     store.write_text(directory / f"{stem}.md", markdown)
-    store.write_text(directory / f"{stem}.tex", to_latex(table, caption, f"tab:{stem}", lead))
+    store.write_text(directory / f"{stem}.tex", to_latex(table, caption, f"tab:{stem}", lead, comment))
     if numbers is not None:
         store.write_text(directory / f"{stem}.csv", numbers.to_csv(index=False))
     return markdown

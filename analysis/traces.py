@@ -37,7 +37,7 @@ import pandas as pd  # noqa: E402
 import store  # noqa: E402
 from store.records import RECORD_FILE, TRACE_FILE  # noqa: E402
 from analysis.command import check_output_file  # noqa: E402
-from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, save_figure  # noqa: E402
+from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, label_log_axis, save_figure  # noqa: E402
 from analysis.frames import SWEEPS, axis_name, by_setting_and_dataset, frame, group_dir, read_sweep  # noqa: E402
 from analysis.process import config_title  # noqa: E402
 from cli import Parser, clean_exit, fail  # noqa: E402
@@ -86,6 +86,7 @@ def set_y_scale(ax, objective: Description, values: Mapping[str, np.ndarray]) ->
     they are positive; symlog where they span decades (`_symlog_threshold`); else linear."""
     if all(uses_log(objective, c, v) for c, v in values.items()):
         ax.set_yscale("log")
+        label_log_axis(ax.yaxis)
     elif (scale := _symlog_threshold(np.concatenate([np.ravel(v) for v in values.values()]))) is not None:
         ax.set_yscale("symlog", linthresh=scale)
 
@@ -136,6 +137,7 @@ def draw_traces(runs: Sequence[tuple[str, pd.DataFrame, Description]], window: i
             _draw_panel(ax, trace, objective, layout[j], window)
             if logx:
                 ax.set_xscale("log")
+                label_log_axis(ax.xaxis)
             ax.set_xlabel("generator step")
         axs[row, 0].set_title(title, loc="left")
     return fig

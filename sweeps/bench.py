@@ -145,8 +145,8 @@ def time_naive(script: Path, cfg: RunConfig, warmup: int, steps: int, threads: i
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m sweeps.bench", description=__doc__.split("\n\n")[0])
-    add_options(p, "models", "stack", "timed_steps", "warmup", "repeats", "threads", "devices", "naive", "image",
-                "arch", "image_dataset", "out", one=("devices", "arch"),
+    add_options(p, "plugin", "models", "stack", "timed_steps", "warmup", "repeats", "threads", "devices", "naive",
+                "image", "arch", "image_dataset", "out", one=("devices", "arch"),
                 defaults={"models": "all", "arch": "dcgan", "out": Path("results/bench")},
                 notes={"arch": "the architecture of --image", "out": "bench.csv and bench.json"})
     return p

@@ -60,7 +60,7 @@ class FidSweep(Sweep):
                        paper.IMAGE_WIDTH),
         # sized for a 2-core CPU: 4 objectives x 3 seeds of mnist5k in about 10-15 minutes with --jobs 2
         "quick": preset("500 steps, width 64 (CPU-sized)", 500, 64),
-        "smoke": preset("40 steps, width 64", 40, 64),
+        "smoke": {**preset("40 steps, width 64, 1,000 samples scored (a check)", 40, 64), "n_samples": 1_000},
     }
     defaults = {"models": "mmdgan,gan,gram", "dataset": "cifar10", "arch": "dcgan", "seeds": "0,1,2",
                 "noise": "uniform", "max_stack": 1}

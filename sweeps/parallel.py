@@ -33,16 +33,20 @@ Results come back as each task finishes.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from functools import partial
+from multiprocessing import Manager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from joblib.externals.loky import ProcessPoolExecutor
 from tqdm import tqdm
@@ -51,6 +55,7 @@ from cli import UsageError, check_device
 from metrics.catalog import progress_line
 from sweeps.slurm import SlurmOptions, run_slurm, slurm_from_args
 
+TICK_S = 1.0  # seconds between `run_tasks` ticks while local workers run
 CONNECT_TIMEOUT_S = 5  # a Dask scheduler that does not answer this fast is reported as unreachable
 Lost = Callable[[Any, str, str], Any]  # (task, device, why its worker died, one line) -> its result
 
@@ -103,6 +108,10 @@ def placement_from_args(args: argparse.Namespace) -> Placement:
     else:
         for d in devices:
             check_device(d)
+        cores = len(os.sched_getaffinity(0))
+        if devices == ("cpu",) and args.jobs > cores:
+            print(f"warning: --jobs {args.jobs} is more than this machine's {cores} cores; workers will share them "
+                  "and each run slower", file=sys.stderr)
     return Placement(devices, args.jobs, args.jobs_per_device, args.backend, args.scheduler, args.threads, slurm)
 
 
@@ -188,11 +197,13 @@ def _run_dask(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
             client.cancel(list(futures))
 
 
-def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Placement, lost: Lost) -> Iterator[Any]:
+def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Placement, lost: Lost,
+              tick: Callable[[], None] | None = None) -> Iterator[Any]:
     """Yield ``fn(task, device)`` for every task, in order of completion; a task whose worker
-    process died yields ``lost(task, device, why)`` instead (``why``: one line).
+    process died yields ``lost(task, device, why)`` instead (``why``: one line). With local
+    workers, ``tick()`` is called about every `TICK_S` seconds while they run (to show progress).
 
-    ``fn`` must be importable by the workers (a module-level function).
+    ``fn`` must be importable by the workers (a module-level function or a `functools.partial`).
     """
     if not tasks:
         return
@@ -217,7 +228,9 @@ def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
                 if queue and w not in busy:
                     task = queue.popleft()
                     running[w.submit(fn, task)] = (task, w)
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            done, _ = wait(running, timeout=TICK_S if tick else None, return_when=FIRST_COMPLETED)
+            if tick:
+                tick()
             for future in done:
                 task, w = running.pop(future)
                 try:
@@ -242,19 +255,141 @@ def describe(result: dict[str, Any]) -> str:
     return text
 
 
-def run_with_progress(fn: Callable[[Any, str], list[dict[str, Any]]], tasks: Sequence[Any],
-                      placement: Placement, total: int, unit: str, root: Path, lost: Lost) -> list[dict[str, Any]]:
-    """`run_tasks` behind a progress bar over ``total`` cells, printing one line per finished
-    cell (its path under ``root``, `describe`, wall time); returns the results of every cell."""
+PLAIN_EVERY_S = 30.0  # without a terminal, a progress line at least this often (while work goes on)...
+PLAIN_EVERY_FRACTION = 0.05  # ...and whenever this much more of the steps is done
+
+
+def clock(seconds: float) -> str:
+    """A duration as a clock reads it: ``4:10``, ``1:02:03``."""
+    minutes, s = divmod(int(seconds), 60)
+    h, m = divmod(minutes, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class StepProgress:
+    """A sweep's progress in generator steps summed over its stacks, finished cells beside it.
+
+    A stack finishes all its cells at once, so a count of cells stays at zero for the first
+    stacks' whole length and then guesses wildly; steps move from the first minute. On a
+    terminal a tqdm bar; otherwise (a log file, a batch job) one plain line (`line`) every
+    `PLAIN_EVERY_S` seconds or `PLAIN_EVERY_FRACTION` of the steps, never carriage returns."""
+
+    def __init__(self, steps: Sequence[int], cells: int, unit: str, stream: TextIO | None = None,
+                 terminal: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.steps, self.done = list(steps), [0] * len(steps)
+        self.total, self.cells, self.cells_done, self.unit = sum(self.steps), cells, 0, unit
+        self.started = self._shown_at = time.monotonic()
+        self._shown = (0, 0)  # the steps and cells of the last plain line
+        terminal = self.stream.isatty() if terminal is None else terminal
+        self.bar = tqdm(total=self.total, unit="step", unit_scale=True, file=self.stream,
+                        disable=not self.total) if terminal else None
+
+    def advance(self, task: int, steps_done: int) -> None:
+        """Task ``task``'s stack has trained ``steps_done`` steps."""
+        self.done[task] = max(self.done[task], min(steps_done, self.steps[task]))
+        self._show()
+
+    def finish(self, task: int, cells: int) -> None:
+        """Task ``task`` has ended (all its steps count, diverged or not), with ``cells`` cells."""
+        self.done[task], self.cells_done = self.steps[task], self.cells_done + cells
+        self._show()
+
+    def write(self, text: str) -> None:
+        """One line on the stream, above the bar if there is one."""
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def line(self) -> str:
+        """``progress: 12,300/126,000 steps (9.8%), 3/96 cells, elapsed 4:10, eta 38:20``."""
+        done, elapsed = sum(self.done), time.monotonic() - self.started
+        eta = clock(elapsed * (self.total - done) / done) if done else "?"
+        return (f"progress: {done:,}/{self.total:,} steps ({100 * done / max(1, self.total):.1f}%), "
+                f"{self.cells_done}/{self.cells} {self.unit}s, elapsed {clock(elapsed)}, eta {eta}")
+
+    def close(self) -> None:
+        """End the bar, or say the last plain line unless it was just said."""
+        if self.bar is not None:
+            self.bar.close()
+        elif self._shown != (sum(self.done), self.cells_done):
+            self._say()
+
+    def _show(self) -> None:
+        done = sum(self.done)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.cells_done}/{self.cells} {self.unit}s", refresh=False)
+            self.bar.update(done - self.bar.n)
+            return
+        due = time.monotonic() - self._shown_at >= PLAIN_EVERY_S
+        if due or done - self._shown[0] >= PLAIN_EVERY_FRACTION * self.total:
+            self._say()
+
+    def _say(self) -> None:
+        self.write(self.line())
+        self._shown_at, self._shown = time.monotonic(), (sum(self.done), self.cells_done)
+
+
+@dataclass(frozen=True)
+class _Post:
+    """A worker's report of its stack's steps to the parent: ``(task index, steps done)`` on a
+    queue the parent drains (loky workers cannot call back into the parent)."""
+
+    queue: Any  # a multiprocessing.Manager().Queue() proxy: it travels to worker processes
+
+    def __call__(self, task: int, steps_done: int) -> None:
+        self.queue.put((task, steps_done))
+
+
+def _indexed(fn: Callable[..., Any], report: Callable[[int, int], None] | None, item: tuple[int, Any],
+             device: str) -> tuple[int, Any]:
+    """Worker side of ``item = (index, task)``: ``(index, fn(task, device))``, with
+    ``progress=`` reporting ``report(index, steps done)`` when there is a ``report``."""
+    index, task = item
+    if report is None:
+        return index, fn(task, device)
+    return index, fn(task, device, progress=partial(report, index))
+
+
+def run_with_progress(fn: Callable[..., list[dict[str, Any]]], tasks: Sequence[Any], placement: Placement,
+                      total: int, unit: str, root: Path, lost: Lost, *, steps: Callable[[Any], int],
+                      stream: TextIO | None = None) -> list[dict[str, Any]]:
+    """`run_tasks` behind `StepProgress` over ``steps(task)`` generator steps per task and
+    ``total`` cells, printing one line per finished cell (its path under ``root``, `describe`,
+    wall time); returns the results of every cell. Local workers report their steps as they
+    train (``fn(task, device, progress=callable(steps done))``, as `sweeps.worker.run_task`
+    takes it); Dask and Slurm tasks count when they end."""
+    progress = StepProgress([steps(t) for t in tasks], total, unit, stream)
+    report: Callable[[int, int], None] | None = None  # Dask and Slurm tasks count when they end
+    manager = queue = None
+    if placement.backend == "loky" and min(placement.workers, len(tasks)) > 1:
+        manager = Manager()
+        queue = manager.Queue()
+        report = _Post(queue)
+    elif placement.backend == "loky":  # the tasks run in this process: report straight to the bar
+        report = progress.advance
+
+    def drain() -> None:
+        while queue is not None and not queue.empty():
+            progress.advance(*queue.get_nowait())
+
     done = []
-    with tqdm(total=total, desc=f"{unit}s", unit=unit, file=sys.stderr, disable=not total) as bar:
-        for results in run_tasks(fn, tasks, placement, lost):
+    try:
+        for index, results in run_tasks(partial(_indexed, fn, report), list(enumerate(tasks)), placement,
+                                        lambda item, device, why: (item[0], lost(item[1], device, why)),
+                                        tick=drain if queue is not None else None):
+            drain()
             for r in results:
                 rel = Path(r["path"]).relative_to(root)
                 wall = f" [{r['wall']:.0f} s]" if r["wall"] is not None else ""
-                bar.write(f"{rel}: {describe(r)}{wall}", file=sys.stderr)
-                bar.update(1)
+                progress.write(f"{rel}: {describe(r)}{wall}")
                 done.append(r)
+            progress.finish(index, len(results))
+    finally:
+        progress.close()
+        if manager is not None:
+            manager.shutdown()
     return done
 
 

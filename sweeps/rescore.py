@@ -126,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no finished records below {args.results}")
             import torch
             torch.set_num_threads(args.threads)
+            if args.samples is not None:  # their generators are rebuilt: the plugins they trained with load first
+                from sweeps.reuse import load_plugins_of
+                for r in records:
+                    try:
+                        load_plugins_of(r)
+                    except (FileNotFoundError, ImportError) as err:
+                        raise UsageError(str(err)) from None
             done = rescore(records, args)
         except (UsageError, PermissionError) as err:
             fail(parser.prog, str(err))

@@ -6,7 +6,8 @@
     >>> images = g.images(1_000)       # uint8 (1000, 1, 32, 32), as sweeps.fid scores them
     >>> g.sample(10_000) == the record's stored samples (for image records and single runs)
 
-The generator is built from the record's configuration (`engine.RunConfig.from_dict`)
+Objective plugins the run trained with (``run["plugins"]`` of its record) are loaded
+first (`load_plugins_of`). The generator is built from the record's configuration (`engine.RunConfig.from_dict`)
 with the engine's own factory (`engine.trainer.net_factory`) and its ``generator.pt``
 loaded into it; samples come from the run's noise stream for a role (`core.streams`;
 "samples" is the stream of the record's final samples), in passes of 2,000 with batch norm
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 import data
+import objectives
 import store
 from data.images import to_uint8
 from engine import RunConfig
@@ -58,13 +60,27 @@ class Generator:
         return to_uint8(self.sample(n, role))
 
 
+def load_plugins_of(record: store.Record) -> None:
+    """Load the objective plugins ``record``'s run trained with (``run["plugins"]``, as
+    `sweeps.worker` stores them), so its configuration can be rebuilt. A plugin whose file is
+    gone raises ``FileNotFoundError`` with one line naming it and the record."""
+    for spec in record.run.get("plugins", ()):
+        try:
+            objectives.load_plugin(spec)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{record.path} was trained with the objective plugin {spec}, which is gone; "
+                                    "put the file back to rebuild the run") from None
+
+
 def load_generator(record_dir: Path | str, device: str | torch.device = "cpu") -> Generator:
     """The generator of the record in ``record_dir`` (checked against its checksums), on
     ``device``. Raises `store.DamagedRecord` for a damaged record and ``FileNotFoundError``
-    when there is none; a record trained by another version of the code (its configuration
-    key differs) is loaded with a warning on stderr. A record without a generator (a crashed
-    run) or with one that is not plain weights is a `store.DamagedRecord`."""
+    when there is none or its plugin file is gone (`load_plugins_of`); a record trained by
+    another version of the code (its configuration key differs) is loaded with a warning on
+    stderr. A record without a generator (a crashed run) or with one that is not plain
+    weights is a `store.DamagedRecord`."""
     record = store.read(Path(record_dir))
+    load_plugins_of(record)
     config = RunConfig.from_dict(record.config)
     if config.key() != record.key:
         print(f"warning: {record_dir} was trained by another version of the engine or objective; its generator "

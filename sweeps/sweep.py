@@ -26,6 +26,7 @@ import itertools
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,12 +175,19 @@ class Sweep:
             return self.run(parser, args)
 
     def run(self, parser: Parser, args: argparse.Namespace) -> int:
-        """Plan (every check before any work), train what is not finished, report."""
+        """Plan (every check before any work), train what is not finished, report; one sweep
+        at a time writes into an output root (`sweeps.lock`)."""
+        with ExitStack() as held:
+            return self._run(parser, args, held)
+
+    def _run(self, parser: Parser, args: argparse.Namespace, held: ExitStack) -> int:
         import store
+        from sweeps.lock import output_lock
         from sweeps.parallel import crash_exit_code, run_with_progress
         from sweeps.worker import record_lost, run_task, stack_tasks
         try:
             plan = self.plan(args)
+            held.enter_context(output_lock(args.out))
             root = args.out / self.name
             store.clean_partial(root)
             pending = []
@@ -204,7 +212,8 @@ class Sweep:
                   "so every run computes what it computes in an uninterrupted sweep; their records are kept",
                   file=sys.stderr)
         t0 = time.perf_counter()
-        results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost)
+        results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost,
+                                    steps=lambda task: task.steps)
         if pending:
             rss = [r["rss"] for r in results if r["rss"] is not None]
             print(f"trained {len(pending)} {self.unit}s in {time.perf_counter() - t0:.0f} s"

@@ -135,6 +135,11 @@ class Task:
     figures: Figures | None = None
     source: store.Source | None = None  # the command's code (`store.source`), which its records name
 
+    @property
+    def steps(self) -> int:
+        """The generator steps the stack trains (its runs share their length)."""
+        return self.cells[0].config.steps
+
     def stack(self, index: int) -> dict[str, Any]:
         """What a record says about the stack it trained in (see `stack_info`)."""
         return stack_info([c.config for c in self.cells], index)
@@ -223,7 +228,8 @@ def run_task(task: Task, device: str, progress: Callable[[int], None] | None = N
             rss, curves = peak_rss_mb(), stack.curve(i)
             figures = None if task.figures is None else partial(task.figures, outcome, stack.trainer.dataset, curves)
             save_outcome(outcome, cell.path, evaluation, task.sweep, dict(cell.axes),
-                         {"stack": task.stack(i), "peak_rss_mb": rss, **stack.provenance()}, extra=figures,
+                         {"stack": task.stack(i), "peak_rss_mb": rss, "plugins": list(task.plugins),
+                          **stack.provenance()}, extra=figures,
                          curves=curves, tensorboard=live[i] if task.long.tensorboard else None)
             rows.append({"path": str(cell.path), "status": outcome.status, "reason": outcome.reason,
                          "metrics": evaluation.metrics, "wall": time.perf_counter() - t0, "rss": rss})

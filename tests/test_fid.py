@@ -207,6 +207,9 @@ def test_smoke_table_end_to_end(tmp_path, feature_cache, capsys):
     assert main(changed) == 0
     captured = capsys.readouterr()
     assert "1 runs (0 already finished)" in captured.err
-    assert "Setting: steps4_batch64" in captured.out and "steps3_" not in captured.out
+    assert "Setting: noise_dim 128, width 8, depth 2, steps 4, batch 64" in captured.out  # in words
+    assert "steps 3," not in captured.out
     new, = (out / "fid").glob("steps4_*/mnist5k/gram_*/arch=dcgan/seed0")
+    tex = next((out / "fid").glob("steps4_*/tables/fid.tex")).read_text()
+    assert tex.startswith("% setting steps4_batch64_") and "\\toprule" in tex  # the directory name, not in the caption
     assert store.read(new).config["width"] == 8 and store.read(new).config["steps"] == 4

@@ -17,17 +17,24 @@ LOCK_NAME = ".lock"
 def output_lock(root: Path) -> Iterator[None]:
     """Hold ``root/.lock`` (``fcntl.flock``, with this process's pid in it) while the block
     runs; `UsageError` naming the holder's pid when another process holds it. The lock
-    ends with the process, however it ends, so a killed sweep never leaves a stale one."""
+    ends with the process, however it ends, so a killed sweep never leaves a stale one; a
+    root this call made, and which holds nothing else when the block ends, goes again."""
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_NAME, "a+") as file:
-        try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            file.seek(0)
-            holder = file.read().strip() or "unknown"
-            raise UsageError(f"another sweep (pid {holder}) is writing into {root}; wait for it to end "
-                             "or give another --out") from None
-        file.truncate(0)
-        file.write(f"{os.getpid()}\n")
-        file.flush()
-        yield
+    try:
+        with open(root / LOCK_NAME, "a+") as file:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                file.seek(0)
+                holder = file.read().strip() or "unknown"
+                raise UsageError(f"another sweep (pid {holder}) is writing into {root}; wait for it to end "
+                                 "or give another --out") from None
+            file.truncate(0)
+            file.write(f"{os.getpid()}\n")
+            file.flush()
+            yield
+    finally:  # a sweep refused before it wrote anything leaves no folder behind
+        if created and [p.name for p in root.iterdir()] == [LOCK_NAME]:
+            (root / LOCK_NAME).unlink()
+            root.rmdir()

@@ -450,4 +450,5 @@ def given_options(parser: Parser, argv: Sequence[str]) -> dict[str, Any]:
     unset = _Unset()
     ns = argparse.ArgumentParser.parse_known_args(parser, list(argv), argparse.Namespace(
         **dict.fromkeys(parser.picked, unset)))[0]
-    return {k: list(v) if isinstance(v, _Unset) else v for k, v in vars(ns).items() if k in parser.picked and v is not unset}
+    return {k: list(v) if isinstance(v, _Unset) else v for k, v in vars(ns).items()
+            if k in parser.picked and v is not unset}

@@ -101,9 +101,9 @@ class Sweep:
         d = self.defaults
         p = Parser(prog=f"python -m sweeps.{self.name}", description=self.doc, epilog=self.epilog,
                    formatter_class=argparse.RawDescriptionHelpFormatter)
-        add_options(p, "config", "preset", "models", "dataset", "arch", "noise_dims", "widths", "grid", "seeds", "steps",
-                    "batch", "samples", "noise", "ema", "set", "max_stack", "out", "force", "no_figures", "plugin", "jobs",
-                    "threads",
+        add_options(p, "config", "preset", "models", "dataset", "arch", "noise_dims", "widths", "grid", "seeds",
+                    "steps", "batch", "samples", "noise", "ema", "set", "max_stack", "out", "force", "no_figures",
+                    "plugin", "jobs", "threads",
                     "devices", "jobs_per_device", "backend", "scheduler", "slurm_time", "slurm_gpus", "slurm_partition",
                     "slurm_logs", "stacks_per_job", "slurm_cluster", "checkpoint_minutes", "checkpoint_steps",
                     "eval_every", "eval_samples", "tensorboard", "log_every", "images_every", *self.options,

@@ -88,7 +88,7 @@ class FidSweep(Sweep):
 def main(argv: list[str] | None = None) -> int:
     sweep = FidSweep()
     parser = sweep.build_parser()
-    args = sweep.parse_args(parser, argv)
+    args = parser.parse_args(argv)
     from sweeps.inputs import data_root_env
     os.environ.update(data_root_env(args.data_root))  # the workers open the data sets by name
     return sweep.start(parser, args)

@@ -65,6 +65,20 @@ class Plan:
     long: LongRun
 
 
+class SweepParser(Parser):
+    """A sweep's parser: it reads a command line over its experiment files (`Sweep.parse_args`)."""
+
+    def __init__(self, sweep: Sweep, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.sweep = sweep
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: Any = None) -> argparse.Namespace:
+        if namespace is not None:  # the experiment's values, from `Sweep.parse_args`
+            return super().parse_args(args, namespace)
+        return self.sweep.parse_args(self, args)
+
+
 class Sweep:
     """One sweep command. Subclasses set the class attributes and may extend the hooks."""
 
@@ -97,10 +111,10 @@ class Sweep:
 
     # --- the skeleton ------------------------------------------------------------------
 
-    def build_parser(self) -> Parser:
+    def build_parser(self) -> SweepParser:
         d = self.defaults
-        p = Parser(prog=f"python -m sweeps.{self.name}", description=self.doc, epilog=self.epilog,
-                   formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = SweepParser(self, prog=f"python -m sweeps.{self.name}", description=self.doc, epilog=self.epilog,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
         add_options(p, "config", "preset", "models", "dataset", "arch", "noise_dims", "widths", "grid", "seeds",
                     "steps", "batch", "samples", "noise", "ema", "set", "max_stack", "out", "force", "no_figures",
                     "plugin", "jobs", "threads",
@@ -214,7 +228,7 @@ class Sweep:
 
     def main(self, argv: list[str] | None = None) -> int:
         parser = self.build_parser()
-        return self.start(parser, self.parse_args(parser, argv))
+        return self.start(parser, parser.parse_args(argv))
 
     def start(self, parser: Parser, args: argparse.Namespace) -> int:
         """`run` the parsed command line, ending in one line when stopped."""

@@ -36,6 +36,7 @@ from analysis.stats import BOLD_RULE
 from cli import Parser, clean_exit, fail
 from core.files import ensure_dir
 from cli.options import add_options
+from core import experiments
 from metrics.success import SUCCESS_RULE
 
 TITLE = "Reproduction report: Generative Ratio Matching Networks (Srivastava et al., ICLR 2020)"
@@ -65,6 +66,20 @@ def provenance(records: Sequence[store.Record]) -> list[str]:
         lines.append(f"made between {created[0]} and {created[-1]}")
     commands = Counter(" ".join(map(str, p.get("command") or [])) for p in prov)
     lines += [f"command ({n} runs): `{c}`" for c, n in commands.most_common(5)]
+    return lines
+
+
+def experiment_files(records: Sequence[store.Record]) -> list[str]:
+    """Per setting, the experiment files its records came from and the options given over them
+    (what each sweep saved beside its records: `core.experiments.save_resolved`)."""
+    lines = []
+    for setting in dict.fromkeys(store.setting_dir_of(r) for r in records if r.sweep in SWEEPS):
+        for exp in experiments.resolved_in(setting):
+            first, *bases = exp.get("files") or ["(none)"]
+            given = ", ".join(f"{k}={v}" for k, v in sorted((exp.get("overrides") or {}).items()))
+            lines.append(f"**{setting.parent.name} {setting.name}**: `{first}`"
+                         + (f" (over {', '.join(Path(b).name for b in bases)})" if bases else "")
+                         + (f"; given on the command line: {given}" if given else ""))
     return lines
 
 
@@ -251,6 +266,8 @@ def build(root: Path, out: Path, formats: Sequence[str], prog: str) -> tuple[Doc
     claims_findings(doc, ring)
     doc.heading("How the records were made", 2)
     doc.bullets(provenance(records))
+    doc.heading("Experiment files", 3)
+    doc.bullets(experiment_files(records) or ["none saved beside these records (made before experiment files)"])
     doc.heading("Settings and hyperparameters", 3)
     doc.bullets(settings(records))
     doc.heading("Missing, failed and unreadable runs", 2)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,7 +171,7 @@ class Option:
 LONG = "long runs: checkpoints, metrics during training, live view"
 PLACEMENT = "where the work runs"
 FEATURES = "image features (FID, KID, precision and recall)"
-INT_LIST, NAMES = _typed(int_list), _typed(names)
+INT_LIST, NAMES, PAIR, AXIS, FORMATS = (_typed(f) for f in (int_list, names, key_value, key_values, figure_formats))
 OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
     # what is trained
     Option(("--plugin",), "import a module or .py file that registers extra objectives (repeatable); see "
@@ -181,7 +181,12 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
            not_empty),
     Option(("--dataset", "--datasets"), "data set(s), a comma list, e.g. ring2d,ring3d,grid (toy) or mnist5k,"
            "cifar10,folder:PATH (images) (default {default})", NAMES, "ring2d", not_empty),
-    Option(("--preset",), "run length and grid (default {default}): {choices}", default="full"),
+    Option(("--config",), "an experiment file (TOML, see docs/experiments.md): its values replace the preset's, "
+           "options given here replace the file's", Path, argparse={"metavar": "FILE.toml"}),
+    Option(("--preset",), "the shipped experiment file experiments/<command>-<preset>.toml, under --config and "
+           "the options given here (default {default}): {choices}", default="full"),
+    Option(("--from",), "train exactly the run a record describes (its complete configuration), e.g. "
+           "results/stability/.../seed0/record.json", Path, argparse={"metavar": "RECORD"}),
     Option(("--arch",), "network architecture(s), a comma list: mlp, dcgan, weaker (default {default})", NAMES,
            check=not_empty, shown="mlp"),
     Option(("--noise-dims", "--noise-dim"), "generator noise dimension(s), a comma list (default {default})",
@@ -190,7 +195,7 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
            "channels (default {default})", INT_LIST, check=at_least(1), shown="100"),
     Option(("--depth",), "generator hidden layers (default {default})", int, check=at_least(1), shown="2"),
     Option(("--grid",), "sweep any run field or hyperparameter too, e.g. df=2,4,8,16 (repeatable)",
-           _typed(key_values), check=grid_axes, argparse={"action": "append", "metavar": "KEY=V1,V2,..."}),
+           AXIS, check=grid_axes, argparse={"action": "append", "metavar": "KEY=V1,V2,..."}),
     Option(("--seeds", "--seed"), "seed(s) for data, initialisation, noise and batches, a comma list "
            "(default {default})", INT_LIST, "0", at_least(0)),
     Option(("--steps",), "generator steps per run: the training length (default {default})", int,
@@ -206,7 +211,7 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
            "{default} = off)", float, 0.0, lambda v: None if 0 <= v < 1 else f"must be in [0, 1), got {v}",
            argparse={"metavar": "DECAY"}),
     Option(("--set",), "override a hyperparameter of every objective that has it, e.g. lr=5e-4 (checked against "
-           "its default's type and range; repeatable)", _typed(key_value),
+           "its default's type and range; repeatable)", PAIR,
            argparse={"action": "append", "metavar": "KEY=VALUE"}),
     Option(("--snapshot-steps",), "comma list of steps (0 = before training) at which samples and projected "
            "points are kept (snapshots.npz)", INT_LIST, check=at_least(0)),
@@ -276,7 +281,7 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
     Option(("--force",), "train again what already has a record", argparse={"action": "store_true"}),
     Option(("--no-figures",), "tables only: skip the figures", argparse={"action": "store_true"}),
     Option(("--format",), "figure formats, a comma list of " + ", ".join(FIGURE_FORMATS) + " (default {default}: "
-           "PNG to look at, PDF (vector) for a paper)", _typed(figure_formats), ",".join(DEFAULT_FIGURE_FORMATS)),
+           "PNG to look at, PDF (vector) for a paper)", FORMATS, ",".join(DEFAULT_FIGURE_FORMATS)),
     # the bench
     Option(("--stack",), "comma list of runs trained together (default {default})", INT_LIST, "1,4",
            at_least(1)),
@@ -353,3 +358,98 @@ def finish(args: argparse.Namespace, picked: Mapping[str, bool]) -> None:
         one = picked["models"]
         models = resolve_models([args.models] if one else args.models, one)
         args.models = models[0] if one else models
+
+
+# --- experiment files: a TOML mapping through the same types and checks -------------------------
+
+LIST_OF = {INT_LIST: (int,), NAMES: (str,), FORMATS: (str,)}  # list types -> the TOML type of an entry
+SCALAR = {int: ((int,), "an integer"), float: ((int, float), "a number")}
+WORDS = {int: "an integer", str: "a string"}
+
+
+def _entries(value: Any, kinds: tuple[type, ...], listable: bool) -> list[Any] | None:
+    """``value`` as a list of entries of ``kinds`` (a list, or one entry where ``listable``); None when it is not."""
+    items = value if listable and isinstance(value, list) else [value]
+    ok = all(isinstance(v, kinds) and (bool in kinds or not isinstance(v, bool)) for v in items)
+    return items if ok else None
+
+
+def _value_text(value: Any, axis: bool) -> str:
+    """A TOML value of a ``set`` or ``grid`` table as `key_value` or `key_values` reads it back:
+    Python literals, a list as a tuple (``set``) or as the axis's comma list (``grid``)."""
+    if axis:
+        return ",".join(map(repr, value if isinstance(value, list) else [value]))
+    return repr(tuple(value)) if isinstance(value, list) else repr(value)
+
+
+def _file_text(value: Any, option: Option) -> str | list[str] | bool:
+    """A TOML value as the text the command line would give the option (a list of texts for
+    a repeatable option, a bool for a switch); `UsageError` naming the type when it does not fit."""
+    action = option.argparse.get("action")
+    if action == "store_true":
+        if isinstance(value, bool):
+            return value
+        raise UsageError("must be true or false")
+    if option.type in (PAIR, AXIS):
+        if not isinstance(value, dict):
+            raise UsageError("must be a table of KEY = " + ("VALUE" if option.type is PAIR else "[V1, V2, ...]"))
+        return [f"{k}={_value_text(v, option.type is AXIS)}" for k, v in value.items()]
+    if option.type in LIST_OF:
+        kinds = LIST_OF[option.type]
+        items = _entries(value, kinds, True)
+        if items is None:
+            raise UsageError(f"must be {WORDS[kinds[0]]} or a list of them")
+        return ",".join(map(str, items))
+    kinds, words = SCALAR.get(option.type, ((str,), "a string"))
+    items = _entries(value, kinds, action == "append")
+    if items is None:
+        raise UsageError(f"must be {words}" + (" or a list of them" if action == "append" else ""))
+    return [str(v) for v in items] if action == "append" else str(items[0])
+
+
+def apply_config(parser: Parser, values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The values of an experiment file (option name -> TOML value) as ``parser`` would parse
+    and check them on the command line: each turned into the option's text, through its type,
+    its choices and its check. Any problem is a `UsageError` of one line naming ``source`` and
+    the key: a key that is not an option of this command, a value of the wrong type, a value
+    out of range."""
+    from difflib import get_close_matches
+    actions = {a.dest: a for a in parser._actions}
+    usable = [k for k in parser.picked if k not in ("config", "preset", "from")]
+    typed = {}
+    for key, value in values.items():
+        if key not in usable:
+            near = get_close_matches(key, usable, 1)
+            raise UsageError(f"{source}: unknown key {key!r} for {parser.prog}"
+                             + (f"; did you mean {near[0]}?" if near else ""))
+        option, action = OPTIONS[key], actions[key]
+        try:
+            text = _file_text(value, option)
+            convert = action.type or str
+            result = [convert(t) for t in text] if isinstance(text, list) else \
+                text if isinstance(text, bool) else convert(text)
+        except UsageError as err:
+            raise UsageError(f"{source}: {key} {err}, got {value!r}") from None
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as err:
+            raise UsageError(f"{source}: {key}: {err}") from None
+        if action.choices is not None and result not in action.choices:
+            raise UsageError(f"{source}: {key} must be one of {', '.join(map(str, action.choices))}, got {value!r}")
+        problem = option.check(result) if option.check is not None else None
+        if problem:
+            raise UsageError(f"{source}: {key} {problem}")
+        typed[key] = result
+    return typed
+
+
+class _Unset(list):
+    """What `given_options` puts in every option before parsing (a list: repeatable options append to it)."""
+
+
+def given_options(parser: Parser, argv: Sequence[str]) -> dict[str, Any]:
+    """The options of `cli.options.OPTIONS` that ``argv`` gives, with their values typed but not
+    yet checked (`finish` checks them); argparse's one-line error for malformed text."""
+    unset = _Unset()
+    ns = argparse.ArgumentParser.parse_known_args(parser, list(argv), argparse.Namespace(
+        **dict.fromkeys(parser.picked, unset)))[0]
+    return {k: list(v) if isinstance(v, _Unset) else v for k, v in vars(ns).items()
+            if k in parser.picked and v is not unset}

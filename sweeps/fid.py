@@ -32,20 +32,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cli import UsageError
-from core import paper
 from sweeps.sweep import Sweep
 
 if TYPE_CHECKING:
     from sweeps.worker import Cell, Evaluator
-
-
-def preset(about: str, steps: int, width: int) -> dict[str, Any]:
-    """The authors' image setting (`core.paper`: batch 64, noise dimension 128) at a length and width."""
-    return {"about": about, "steps": steps, "batch": paper.IMAGE_BATCH, "n_samples": paper.SAMPLES,
-            "noise_dims": [paper.IMAGE_NOISE_DIM], "widths": [width]}
 
 
 class FidSweep(Sweep):
@@ -54,18 +47,11 @@ class FidSweep(Sweep):
     doc = __doc__
     kinds = ("image",)
     axes = ("arch",)
-    presets = {
-        # "full" is our choice of length (about 38 epochs of CIFAR-10 at batch 64), not the paper's.
-        "full": preset(f"{paper.IMAGE_STEPS:,} steps, width {paper.IMAGE_WIDTH} (default)", paper.IMAGE_STEPS,
-                       paper.IMAGE_WIDTH),
-        # sized for a 2-core CPU: 4 objectives x 3 seeds of mnist5k in about 10-15 minutes with --jobs 2
-        "quick": preset("500 steps, width 64 (CPU-sized)", 500, 64),
-        "smoke": {**preset("40 steps, width 64, 1,000 samples scored (a check)", 40, 64), "n_samples": 1_000},
-    }
     defaults = {"models": "mmdgan,gan,gram", "dataset": "cifar10", "arch": "dcgan", "seeds": "0,1,2",
                 "noise": "uniform", "max_stack": 1}
     options = ("features", "fid_weights", "extractor_epochs", "kid_subset_size", "cache_dir", "data_root", "download")
-    epilog = ("--widths is the channel count of the widest conv layer (128: generator 128-64-32, critic "
+    epilog = ("Presets and the image table are experiment files: experiments/fid-*.toml (docs/experiments.md). "
+              "--widths is the channel count of the widest conv layer (128: generator 128-64-32, critic "
               "32-64-128; weaker halves them). Image hyperparameters default to each objective's "
               "defaults['image']; override any with --set KEY=VALUE. See docs/images-and-fid.md.")
 

@@ -4,6 +4,7 @@
     python -m sweeps.stability --models gan,mmdnet,mmdgan,gram --dataset ring2d,ring3d --jobs 2
     python -m sweeps.stability --models all --dataset ring3d --seeds 0,1,2
     python -m sweeps.stability --models gram,mmdgan --dataset ring3d --grid df=2,4,8,16
+    python -m sweeps.stability --config experiments/paper-ring.toml --jobs 2    # an experiment file
 
 Each (objective, cell, seed) is recorded atomically at
 ``<out>/stability/<setting>/<dataset>/<objective>_<hp>/<cell>/seed<k>/`` (see `store.records`):
@@ -30,26 +31,18 @@ from pathlib import Path
 from core import paper
 from sweeps.sweep import Sweep
 
-RING = {"batch": paper.RING_BATCH, "n_samples": paper.SAMPLES}
-PAPER_GRID = {"noise_dims": list(paper.RING_GRID["noise_dim"]), "widths": list(paper.RING_GRID["width"])}
-
 
 class StabilitySweep(Sweep):
     name = "stability"
     doc = __doc__
     kinds = ("toy",)
     axes = ("noise_dim", "width")
-    presets = {
-        "full": {"about": f"the paper's grid and length, {paper.RING_STEPS:,} steps (default)",
-                 "steps": paper.RING_STEPS, **RING, **PAPER_GRID},
-        "quick": {"about": "the paper's grid, 3,000 steps", "steps": 3_000, **RING, **PAPER_GRID},
-        "smoke": {"about": "a 2 x 2 grid, 40 steps at batch 64 (seconds; tests and demos)", "steps": 40,
-                  **RING, "batch": 64, "noise_dims": [2, 8], "widths": [20, 100]},
-    }
     defaults = {"models": "gram", "dataset": "ring2d", "seeds": "0", "max_stack": 16}
-    epilog = (f"Defaults reproduce the paper: ring2d, noise dims {','.join(map(str, PAPER_GRID['noise_dims']))} x "
-              f"widths {','.join(map(str, PAPER_GRID['widths']))}, {paper.RING_STEPS:,} generator steps at batch "
-              f"{paper.RING_BATCH}, the authors' hyperparameters per objective.")
+    epilog = (f"Defaults reproduce the paper: ring2d, noise dims {','.join(map(str, paper.RING_GRID['noise_dim']))} x "
+              f"widths {','.join(map(str, paper.RING_GRID['width']))}, {paper.RING_STEPS:,} generator steps at batch "
+              f"{paper.RING_BATCH}, the authors' hyperparameters per objective (experiments/stability-full.toml, "
+              "after experiments/paper-ring.toml: the paper's whole ring experiment, --config "
+              "experiments/paper-ring.toml). See docs/experiments.md.")
 
     def reporter(self, root: Path) -> str | None:
         from analysis.stability import report

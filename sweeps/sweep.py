@@ -1,6 +1,12 @@
 """The one sweep skeleton: options, planning, resuming, parallel training and the report,
 shared by the stability sweep (`sweeps.stability`) and the image sweep (`sweeps.fid`).
 
+What a sweep runs is an experiment: the preset's experiment file (``--preset``, default
+``full``: ``experiments/<command>-<preset>.toml``), an experiment file of the user's over it
+(``--config``) and the options given on the command line over both; a file's values are
+parsed and checked like the command line's (`cli.options.apply_config`), and the resolved
+experiment is saved beside the records (`core.experiments.save_resolved`).
+
 A sweep is the product of objectives (``--models``), data sets (``--dataset``), grid axes and
 seeds. Axes are the fields a sweep always sweeps (the stability sweep's noise dimension x
 width, the image sweep's architecture), any of ``--arch``/``--noise-dims``/``--widths`` given
@@ -32,14 +38,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli import Parser, UsageError, clean_exit, fail
-from cli.options import add_options
+from cli.options import OPTIONS, PLACEMENT, add_options, apply_config, given_options
+from core import experiments
 
 if TYPE_CHECKING:
     from sweeps.longrun import LongRun
     from sweeps.parallel import Placement
     from sweeps.worker import Cell, Evaluator
 
-LIST_FIELDS = ("noise_dim", "width", "arch")  # run fields with a list option, in figure order
+LIST_FIELDS = {"noise_dim": "noise_dims", "width": "widths", "arch": "arch"}  # run field -> its list option
+NOT_EXPERIMENT = ("config", "preset", "out", "force", "no_figures", "cache_dir", "data_root", "download",
+                  "checkpoint_minutes", "checkpoint_steps")  # with the PLACEMENT options: how, not what, a sweep runs
+
+
+def experiment_option(name: str) -> bool:
+    """Whether option ``name`` says what a sweep runs (not where or how: placement, output, resuming)."""
+    return name in OPTIONS and name not in NOT_EXPERIMENT and OPTIONS[name].group != PLACEMENT
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,20 @@ class Plan:
     long: LongRun
 
 
+class SweepParser(Parser):
+    """A sweep's parser: it reads a command line over its experiment files (`Sweep.parse_args`)."""
+
+    def __init__(self, sweep: Sweep, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.sweep = sweep
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: Any = None) -> argparse.Namespace:
+        if namespace is not None:  # the experiment's values, from `Sweep.parse_args`
+            return super().parse_args(args, namespace)
+        return self.sweep.parse_args(self, args)
+
+
 class Sweep:
     """One sweep command. Subclasses set the class attributes and may extend the hooks."""
 
@@ -59,12 +87,16 @@ class Sweep:
     unit: str = "cell"
     doc: str = ""
     kinds: tuple[str, ...] = ("toy",)  # data kinds it trains on
-    presets: Mapping[str, Mapping[str, Any]]  # per preset: about, steps, batch, n_samples, noise_dims, widths
     axes: tuple[str, ...]  # fields always swept, in figure order
     defaults: Mapping[str, Any]  # option defaults: models, dataset, seeds, max_stack; arch, noise (None: RunConfig's)
     options: tuple[str, ...] = ()  # options of this sweep only (names in `cli.options.OPTIONS`)
     stacks_on_gpu: bool = True  # on GPUs, train whole grids as one stack (small networks)
     epilog: str = ""
+
+    @property
+    def presets(self) -> dict[str, experiments.Experiment]:
+        """This command's presets: the shipped experiment files ``<name>-<preset>.toml``."""
+        return experiments.presets(self.name)
 
     # --- hooks -------------------------------------------------------------------------
 
@@ -80,12 +112,13 @@ class Sweep:
 
     # --- the skeleton ------------------------------------------------------------------
 
-    def build_parser(self) -> Parser:
+    def build_parser(self) -> SweepParser:
         d = self.defaults
-        p = Parser(prog=f"python -m sweeps.{self.name}", description=self.doc, epilog=self.epilog,
-                   formatter_class=argparse.RawDescriptionHelpFormatter)
-        add_options(p, "models", "dataset", "preset", "arch", "noise_dims", "widths", "grid", "seeds", "steps", "batch",
-                    "samples", "noise", "ema", "set", "max_stack", "out", "force", "no_figures", "plugin", "jobs", "threads",
+        p = SweepParser(self, prog=f"python -m sweeps.{self.name}", description=self.doc, epilog=self.epilog,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_options(p, "config", "preset", "models", "dataset", "arch", "noise_dims", "widths", "grid", "seeds",
+                    "steps", "batch", "samples", "noise", "ema", "set", "max_stack", "out", "force", "no_figures",
+                    "plugin", "jobs", "threads",
                     "devices", "jobs_per_device", "backend", "scheduler", "slurm_time", "slurm_gpus", "slurm_partition",
                     "slurm_logs", "stacks_per_job", "slurm_cluster", "checkpoint_minutes", "checkpoint_steps",
                     "eval_every", "eval_samples", "tensorboard", "log_every", "images_every", *self.options,
@@ -96,27 +129,60 @@ class Sweep:
                            "max_stack": f"{d['max_stack']} on CPU; on GPUs a whole grid of one objective and data set, "
                                         "widths padded: see README",
                            "cache_dir": f"<out>/{self.name}/cache"},
-                    choices={"preset": {k: v["about"] for k, v in self.presets.items()}},
+                    choices={"preset": {k: v.about for k, v in self.presets.items()}},
                     notes={"out": "the results root", "force": f"retrain {self.unit}s that already have a record"})
         return p
+
+    def parse_args(self, parser: Parser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+        """The command line over its experiment files: the ``--preset`` file, the ``--config``
+        file over it, the options given over both. File values go through the option table
+        like the command line's; any problem is one line and exit 2 before any work.
+        ``args.experiment`` says where the values came from (`resolved`)."""
+        argv = sys.argv[1:] if argv is None else list(argv)
+        given = given_options(parser, argv)
+        try:
+            layers = [self.presets[given.get("preset", parser.get_default("preset"))]]
+            if given.get("config") is not None:
+                layers.append(experiments.load(given["config"]))
+            values: list[dict[str, Any]] = []
+            for layer in layers:
+                if layer.command != self.name:
+                    raise UsageError(f"{layer.path} is an experiment of python -m sweeps.{layer.command}")
+                values.append(apply_config(parser, layer.values, str(layer.path)))
+        except (UsageError, experiments.ExperimentError) as err:
+            parser.error(str(err))
+        args = parser.parse_args(argv, argparse.Namespace(**{k: v for layer in values for k, v in layer.items()}))
+        if args.grid:  # a --grid study keeps the always-swept fields at one value unless asked
+            for option in (LIST_FIELDS[f] for f in self.axes):
+                if option in values[0] and not any(option in v for v in [*values[1:], given]):
+                    setattr(args, option, None)  # the preset's grid: not asked
+        files = dict.fromkeys(str(p.resolve()) for layer in reversed(layers) for p in layer.files)
+        args.experiment = {"name": layers[-1].name, "command": parser.prog, "files": list(files),
+                           "overrides": {k: v for k, v in given.items() if experiment_option(k)}}
+        return args
+
+    def resolved(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The experiment a planned command line runs, as plain data: its name, files (the
+        first one's values over its bases', over the preset's), the options given over them
+        and the value of every option that says what it runs."""
+        def plain(name: str, value: Any) -> Any:
+            return dict(value) if name in ("set", "grid") and value is not None else value
+        return {**args.experiment, "overrides": {k: plain(k, v) for k, v in args.experiment["overrides"].items()},
+                "options": {k: plain(k, v) for k, v in vars(args).items() if experiment_option(k)}}
 
     def dataset_names(self) -> list[str]:
         import data
         return [n for n in data.names() if not n.endswith(":") and data.get(n).kind in self.kinds]
 
-    def parse_axes(self, args: argparse.Namespace, preset: Mapping[str, Any]
-                   ) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    def parse_axes(self, args: argparse.Namespace) -> tuple[dict[str, list[Any]], dict[str, Any]]:
         """The axes (name -> values: the always-swept fields, list options with several
-        values, every --grid) and the fixed values of the list options that are not axes."""
+        values, every --grid) and the fixed values of the list options that are not axes
+        (an unset one: `engine.RunConfig`'s default)."""
         from engine import field_default
-        defaults = {"noise_dim": list(preset["noise_dims"]), "width": list(preset["widths"]),
-                    "arch": [field_default("arch")]}
-        if args.grid:  # a --grid study keeps the always-swept fields at one value unless asked
-            defaults.update({k: [field_default(k)] for k in defaults if k in self.axes})
-        given = {"noise_dim": args.noise_dims, "width": args.widths, "arch": args.arch}
-        values = {k: given[k] if given[k] is not None else defaults[k] for k in LIST_FIELDS}
+        order = list(LIST_FIELDS)
+        values = {k: getattr(args, option) or [field_default(k)] for k, option in LIST_FIELDS.items()}
         axes = {k: list(dict.fromkeys(v)) for k, v in values.items() if k in self.axes or len(set(v)) > 1}
-        axes = {k: axes[k] for k in sorted(axes, key=lambda k: (k not in self.axes, LIST_FIELDS.index(k)))}
+        axes = {k: axes[k] for k in sorted(axes, key=lambda k: (k not in self.axes, order.index(k)))}
         fixed = {k: v[0] for k, v in values.items() if k not in axes}
         axes.update(args.grid)
         return axes, fixed
@@ -135,18 +201,15 @@ class Sweep:
             if data.get(name).kind not in self.kinds:
                 raise UsageError(f"{name} is {data.get(name).kind} data; python -m sweeps.{self.name} trains on "
                                  f"{' or '.join(self.kinds)} data")
-        preset = self.presets[args.preset]
-        axes, fixed = self.parse_axes(args, preset)
+        axes, fixed = self.parse_axes(args)
         placement = placement_from_args(args)
         if args.max_stack is None:  # CPU: stacks of one width; GPU: whole grids (launch-bound, memory to spare)
             args.max_stack = MAX_STACK if placement.on_gpu and self.stacks_on_gpu else self.defaults["max_stack"]
         if not 1 <= args.max_stack <= MAX_STACK:
             raise UsageError(f"--max-stack must be in 1..{MAX_STACK}")
         run_fields = set(RunConfig.__dataclass_fields__) - {"model", "dataset", "seed", "hp", "device"}
-        base = {"steps": args.steps if args.steps is not None else preset["steps"],
-                "batch": args.batch if args.batch is not None else preset["batch"],
-                "n_samples": args.samples if args.samples is not None else preset["n_samples"],
-                **({"noise": args.noise} if args.noise is not None else {}), "ema": args.ema,
+        given = {"steps": args.steps, "batch": args.batch, "n_samples": args.samples, "noise": args.noise}
+        base = {**{k: v for k, v in given.items() if v is not None}, "ema": args.ema,
                 "device": "cuda" if placement.on_gpu else "cpu", **fixed}
         cells = []
         try:
@@ -200,6 +263,10 @@ class Sweep:
             evaluators = self.prepare(args, list(dict.fromkeys(c.config.dataset for c in plan.cells)), pending)
         except (UsageError, PermissionError) as err:
             fail(parser.prog, str(err))
+        settings = dict.fromkeys(store.setting_dir(args.out, self.name, c.config.to_dict(), dict(c.axes))
+                                 for c in plan.cells)
+        for setting in settings:
+            experiments.save_resolved(setting, self.resolved(args))
         tasks = stack_tasks(self.name, plan.cells, pending, evaluators.__getitem__, plan.plugins, args.max_stack,
                             mixed_widths=plan.placement.on_gpu, long=plan.long)
         plan = replace(plan, placement=plan.placement.fitted(len(tasks)))
@@ -219,7 +286,5 @@ class Sweep:
             print(f"trained {len(pending)} {self.unit}s in {time.perf_counter() - t0:.0f} s"
                   + (f"; peak worker memory {max(rss):.0f} MB" if rss else ""), file=sys.stderr)
         if not args.no_figures:
-            settings = dict.fromkeys(store.setting_dir(args.out, self.name, c.config.to_dict(), dict(c.axes))
-                                     for c in plan.cells)
             print("\n\n".join(self.reporter(d) or f"no records in {d}" for d in settings))
         return crash_exit_code(results, self.unit)

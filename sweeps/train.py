@@ -20,6 +20,12 @@ a kill resumes from it and ends with the same samples as a run never stopped.
 ``--eval-every N`` stores the ring metrics over training steps
 (``metrics_over_steps.csv``, drawn as ``metrics_over_steps.png``) and ``--tensorboard`` a
 live view (see `sweeps.longrun`).
+
+``--from PATH/record.json`` trains exactly the run a record describes (any command's: its
+complete configuration, hyperparameters, steps, seed and all) with the current code, into
+``--out`` like any single run; a record made by other code (another objective version or
+source digest, another engine version) is named in one line on stderr, and so is a record
+trained in a stack of several runs, which a run alone matches only up to float rounding.
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli import Parser, UsageError, check_device, clean_exit, fail
-from cli.options import add_options
+from cli.options import OPTIONS, add_options, given_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +55,7 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m sweeps.train", description=__doc__.split("\n\n")[0],
                epilog="Hyperparameters default to the paper's per objective and data kind "
                       "(see objectives/*.py); override any with --set KEY=VALUE.")
-    add_options(p, *RUN_OPTIONS, "set", "snapshot_steps", "devices", "threads", "data_root", "download", "out",
+    add_options(p, *RUN_OPTIONS, "set", "from", "snapshot_steps", "devices", "threads", "data_root", "download", "out",
                 "plugin", "checkpoint_minutes", "checkpoint_steps", "eval_every", "eval_samples", "tensorboard",
                 "log_every", "images_every", "force", one=("models", "dataset", "arch", "noise_dims", "widths", "seeds",
                                                   "devices"),
@@ -70,9 +76,42 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise UsageError(str(err)) from None
 
 
+def config_from_record(path: Path) -> RunConfig:
+    """The configuration the record at ``path`` (its record.json or its folder) describes, to
+    train with the current code; `UsageError` when there is no readable record. Says on
+    stderr, in one line each, when the record's code versions differ from the current code's
+    and when it was trained in a stack of several runs."""
+    import store
+    from engine import RunConfig
+    from store.records import RECORD_FILE
+    folder = path.parent if path.name == RECORD_FILE else path
+    try:
+        record = store.read(folder, verify=False)  # its configuration is all it takes; its files may be gone
+        cfg = RunConfig.from_dict(record.config)
+    except FileNotFoundError:
+        raise UsageError(f"--from: no record at {path}") from None
+    except (store.DamagedRecord, ValueError, TypeError) as err:
+        raise UsageError(f"--from {path}: {err}") from None
+    changed = [f"{name} {record.config.get(name)!r}, now {getattr(cfg, name)!r}"
+               for name in ("objective_version", "objective_digest", "engine_version")
+               if record.config.get(name) != getattr(cfg, name)]
+    if changed:
+        print(f"warning: {path} was trained by other code ({'; '.join(changed)}): this run may differ from it",
+              file=sys.stderr)
+    members = len(record.run.get("stack", {}).get("members", []))
+    if members > 1:
+        print(f"note: {path} was trained in a stack of {members} runs; this run alone agrees with it up to float "
+              "rounding", file=sys.stderr)
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    fixed = [OPTIONS[k].flag for k in given_options(parser, argv) if k in (*RUN_OPTIONS, "set")]
+    if getattr(args, "from") is not None and fixed:
+        parser.error(f"--from trains the record's configuration; {', '.join(fixed)} cannot change it")
     from sweeps.inputs import data_root_env
     os.environ.update(data_root_env(args.data_root))  # the engine opens the data set by name
     with clean_exit(parser.prog, "; nothing was recorded"):
@@ -156,8 +195,10 @@ def run(parser: Parser, args: argparse.Namespace) -> int:
     from sweeps.parallel import crash_exit_code
     from sweeps.worker import Cell, evaluate_samples, run_task, stack_tasks
     try:
+        source = getattr(args, "from")  # a keyword: --from's attribute has no dotted name
         device = check_device(args.devices)
-        cfg = config_from_args(args).replace(device=device.type)  # the device kind is part of the run's identity
+        cfg = config_from_record(source) if source is not None else config_from_args(args)
+        cfg = cfg.replace(device=device.type)  # the device kind is part of the run's identity
         device = str(device)
         snaps = args.snapshot_steps or []
         if any(s > cfg.steps for s in snaps):

@@ -153,12 +153,12 @@ def test_the_paper_settings_have_one_home():
     from engine import field_default
     from sweeps.fid import FidSweep
     from sweeps.stability import StabilitySweep
-    full = StabilitySweep.presets["full"]
+    full = StabilitySweep().presets["full"].values  # the experiment files hold them (tests/test_experiments.py)
     assert (full["noise_dims"], full["widths"]) == ([2, 4, 8, 16], [20, 100, 200])
     assert tuple(full["noise_dims"]) == paper.RING_GRID["noise_dim"] and full["steps"] == paper.RING_STEPS == 10_500
     assert full["batch"] == paper.RING_BATCH == field_default("batch") and field_default("steps") == paper.RING_STEPS
     assert claims.PAPER_GRID is paper.RING_GRID and claims.PAPER_STEPS == paper.RING_STEPS
-    assert {(p["batch"], p["noise_dims"][0]) for p in FidSweep.presets.values()} == {(64, 128)}
+    assert {(p.values["batch"], p.values["noise_dims"][0]) for p in FidSweep().presets.values()} == {(64, 128)}
     assert (paper.IMAGE_BATCH, paper.IMAGE_NOISE_DIM) == (64, 128)
 
 

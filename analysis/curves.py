@@ -21,18 +21,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-import store  # noqa: E402
-from analysis.command import report_command  # noqa: E402
-from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, label_log_axis, save_figure  # noqa: E402
-from analysis.frames import SWEEPS, by_setting, frame, read_sweep  # noqa: E402
-from analysis.heatmaps import modes_in  # noqa: E402
-from metrics import catalog  # noqa: E402
+import store
+from analysis.command import report_command
+from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, label_log_axis, save_figure
+from analysis.frames import SWEEPS, by_setting, frame, read_sweep
+from analysis.heatmaps import modes_in
+from metrics import catalog
 
 
 def curves_frame(records: Sequence[store.Record]) -> pd.DataFrame:

@@ -34,22 +34,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-import store  # noqa: E402
-from analysis.curves import draw_curves  # noqa: E402
-from analysis.command import report_command  # noqa: E402
-from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure  # noqa: E402
-from analysis.frames import by_setting, describe_setting, frame, read_sweep  # noqa: E402
-from analysis.stats import BOLD_RULE, best_by_welch, mean_std  # noqa: E402
-from analysis.tables import pm, write_table  # noqa: E402
-from core import paper  # noqa: E402
-from metrics import catalog  # noqa: E402
+import store
+from analysis.command import report_command
+from analysis.curves import draw_curves
+from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure
+from analysis.frames import by_setting, describe_setting, frame, read_sweep
+from analysis.stats import BOLD_RULE, best_by_welch, mean_std
+from analysis.tables import pm, write_table
+from core import paper
+from metrics import catalog
 
 if TYPE_CHECKING:
     import torch

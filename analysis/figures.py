@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
-
-from cli.options import DEFAULT_FIGURE_FORMATS, FIGURE_FORMATS  # noqa: E402
+from cli.options import DEFAULT_FIGURE_FORMATS, FIGURE_FORMATS
 
 DATA_COLOUR, SAMPLE_COLOUR = "tab:blue", "tab:orange"
 FAIL_COLOUR = "tab:red"

@@ -22,7 +22,6 @@ import store
 from metrics import catalog
 from store.layout import SHARED_EXCLUDED, missing_fields
 
-
 SWEEPS = ("stability", "fid")  # the sweeps whose records have a grid (not single `sweeps.train` runs)
 
 

@@ -25,19 +25,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.colors as mcolors  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, label_log_axis, save_figure  # noqa: E402
-from analysis.frames import axis_name, facets, levels, select  # noqa: E402
-from analysis.stats import mean_std  # noqa: E402
-from analysis.tables import numbers  # noqa: E402
-from metrics import catalog  # noqa: E402
-from metrics.catalog import Metric  # noqa: E402
+from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, label_log_axis, save_figure
+from analysis.frames import axis_name, facets, levels, select
+from analysis.stats import mean_std
+from analysis.tables import numbers
+from metrics import catalog
+from metrics.catalog import Metric
 
 MISSING_COLOUR = "0.88"
 COLOUR_MAPS = {"high": "viridis", "low": "viridis_r", "centre": "PuOr"}  # by the metric's best end

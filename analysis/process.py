@@ -17,18 +17,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-import store  # noqa: E402
-from analysis.command import check_output_file  # noqa: E402
-from analysis.figures import DOUBLE_COLUMN, legend_handles, save_figure, scatter_panel  # noqa: E402
-from cli import Parser, UsageError, clean_exit, fail  # noqa: E402
-from cli.options import add_options  # noqa: E402
+import store
+from analysis.command import check_output_file
+from analysis.figures import DOUBLE_COLUMN, legend_handles, save_figure, scatter_panel
+from cli import Parser, UsageError, clean_exit, fail
+from cli.options import add_options
 
 PANEL = 2.0  # inches per panel, at most (a row of them fits double-column width)
 LEGEND = legend_handles()

@@ -26,17 +26,37 @@ import pandas as pd
 
 import store
 from analysis import fid_table, stability
-from analysis.claims import (NOT_REPRODUCED, NOT_RUN, PAPER_GRID, PAPER_RING, REPRODUCED, Verdict, failure_table,
-                             fid_verdicts, noise_dim_finding, ring_basis, ring_verdicts)
+from analysis.claims import (
+    NOT_REPRODUCED,
+    NOT_RUN,
+    PAPER_GRID,
+    PAPER_RING,
+    REPRODUCED,
+    Verdict,
+    failure_table,
+    fid_verdicts,
+    noise_dim_finding,
+    ring_basis,
+    ring_verdicts,
+)
 from analysis.document import Document
-from analysis.frames import (SWEEPS, axis_name, by_setting, by_setting_and_dataset, describe_setting, frame,
-                             group_dir, levels, scan)
+from analysis.frames import (
+    SWEEPS,
+    axis_name,
+    by_setting,
+    by_setting_and_dataset,
+    describe_setting,
+    frame,
+    group_dir,
+    levels,
+    scan,
+)
 from analysis.heatmaps import NOTE, drawn, modes_in, scale_words
 from analysis.stats import BOLD_RULE
 from cli import Parser, clean_exit, fail
-from core.files import ensure_dir
 from cli.options import add_options
 from core import experiments
+from core.files import ensure_dir
 from metrics.success import SUCCESS_RULE
 
 TITLE = "Reproduction report: Generative Ratio Matching Networks (Srivastava et al., ICLR 2020)"
@@ -104,7 +124,7 @@ def missing_runs(df: pd.DataFrame, axes: Sequence[str]) -> list[str]:
     lines = []
     seeds = sorted(df["seed"].unique())
     cells = list(itertools.product(*(levels(df, a) for a in axes)))
-    for entry, g in df.groupby("entry", sort=False):
+    for _, g in df.groupby("entry", sort=False):
         have = {(*(row[a] for a in axes), row["seed"]) for _, row in g.iterrows()}
         absent = [(*c, s) for c in cells for s in seeds if (*c, s) not in have]
         label = g["label"].iloc[0]
@@ -247,7 +267,7 @@ def build(root: Path, out: Path, formats: Sequence[str], prog: str) -> tuple[Doc
         gaps += [f"{setting}: {m}" for m in missing]
     if not images:
         verdicts += fid_verdicts(None)
-    doc.paragraph(f"Made {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')} from the {len(records)} "
+    doc.paragraph(f"Made {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} from the {len(records)} "
                   f"records below `{root}` by `python -m analysis.report`.")
     doc.heading("Verdicts", 2)
     doc.paragraph("Each claim is decided by the rule in the next section, written down before any result was "

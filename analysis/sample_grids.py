@@ -20,18 +20,22 @@ import string
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-import store  # noqa: E402
-from analysis.figures import (DOUBLE_COLUMN, FAIL_COLOUR, SINGLE_COLUMN, data_limit, legend_handles,  # noqa: E402
-                              save_figure, scatter_panel)
-from analysis.frames import axis_name, facets, levels, select  # noqa: E402
+import store
+from analysis.figures import (
+    DOUBLE_COLUMN,
+    FAIL_COLOUR,
+    SINGLE_COLUMN,
+    data_limit,
+    legend_handles,
+    save_figure,
+    scatter_panel,
+)
+from analysis.frames import axis_name, facets, levels, select
 
 POINTS = 1_000  # data and samples per panel
 PER_FIGURE = 6  # objectives in one samples_all figure

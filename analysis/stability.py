@@ -36,7 +36,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.files import OutsideRoot, ensure_dir
 import store
 from analysis.command import report_command
 from analysis.curves import draw_curves
@@ -47,6 +46,7 @@ from analysis.sample_grids import draw_sample_grids
 from analysis.stats import mean_std, wilson
 from analysis.tables import pm, write_table
 from analysis.traces import draw_cell_traces
+from core.files import OutsideRoot, ensure_dir
 from metrics import catalog
 from metrics.catalog import Metric
 from metrics.success import SUCCESS_RULE

@@ -27,21 +27,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-import store  # noqa: E402
-from store.records import RECORD_FILE, TRACE_FILE  # noqa: E402
-from analysis.command import check_output_file  # noqa: E402
-from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, label_log_axis, save_figure  # noqa: E402
-from analysis.frames import SWEEPS, axis_name, by_setting_and_dataset, frame, group_dir, read_sweep  # noqa: E402
-from analysis.process import config_title  # noqa: E402
-from cli import Parser, clean_exit, fail  # noqa: E402
-from cli.options import add_options  # noqa: E402
+import store
+from analysis.command import check_output_file
+from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, label_log_axis, save_figure
+from analysis.frames import SWEEPS, axis_name, by_setting_and_dataset, frame, group_dir, read_sweep
+from analysis.process import config_title
+from cli import Parser, clean_exit, fail
+from cli.options import add_options
+from store.records import RECORD_FILE, TRACE_FILE
 
 Description = Mapping[str, Any]  # an objective's self-description (`objectives.Objective.describe`)
 COLOURS = ["tab:red", "tab:blue", "tab:green", "tab:purple"]

@@ -27,7 +27,7 @@ import objectives
 from core import streams
 from engine.config import RunConfig
 from engine.ema import GeneratorEMA
-from engine.graphs import WARMUP_STEPS, CaptureError, CapturedStep, warmup_stream
+from engine.graphs import WARMUP_STEPS, CapturedStep, CaptureError, warmup_stream
 from models import ArchConfig, NetFactory
 from objectives.base import draws_by_counter
 

@@ -1,5 +1,5 @@
 """Network architectures shared unchanged by every objective (see `models.factory`)."""
-from models.factory import ARCHITECTURES, ArchConfig, NetFactory, register_architecture
 from models import conv  # noqa: F401, E402  (registers the "dcgan" and "weaker" architectures)
+from models.factory import ARCHITECTURES, ArchConfig, NetFactory, register_architecture
 
 __all__ = ["ARCHITECTURES", "ArchConfig", "NetFactory", "register_architecture"]

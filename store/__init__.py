@@ -10,12 +10,25 @@ Every public name is importable from ``store`` itself.
 """
 from core.files import clean_partial, write_text
 from store.checkpoints import DamagedCheckpoint, load_checkpoint, remove_checkpoint, save_checkpoint
-from store.layout import (cell_label, dataset_dir, live_dir, setting_dir, setting_dir_of,
-                          stack_checkpoint, sweep_dir)
+from store.layout import cell_label, dataset_dir, live_dir, setting_dir, setting_dir_of, stack_checkpoint, sweep_dir
 from store.outputs import check_names, ensure_writable
 from store.provenance import Source, adopt, provenance, source
-from store.records import (FORMAT, DamagedRecord, FinishedRecordStands, Record, load_curves, load_samples,
-                           load_snapshots, load_trace, read, record_dirs, scan, state, update, write)
+from store.records import (
+                          FORMAT,
+                          DamagedRecord,
+                          FinishedRecordStands,
+                          Record,
+                          load_curves,
+                          load_samples,
+                          load_snapshots,
+                          load_trace,
+                          read,
+                          record_dirs,
+                          scan,
+                          state,
+                          update,
+                          write,
+)
 
 __all__ = ["FORMAT", "DamagedCheckpoint", "DamagedRecord", "FinishedRecordStands", "Record", "cell_label",
            "check_names", "clean_partial", "dataset_dir", "ensure_writable", "live_dir",

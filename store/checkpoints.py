@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-
 from core.files import DamagedFile, read_sealed, sealed_header, write_sealed
 
 KIND = "checkpoint"

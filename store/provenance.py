@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 
-
-
 @dataclass(frozen=True)
 class Source:
     """The code a process runs: its git commit (None outside git) and the paths that
@@ -94,4 +92,4 @@ def provenance() -> dict[str, Any]:
             "git_dirty": bool(code.dirty) if known else None,
             "git_dirty_files": list(code.dirty) if known else None,
             "torch_threads": torch.get_num_threads(),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}

@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     import data
     import objectives
     import store
-    from sweeps.inputs import open_dataset
     from engine import MAX_STACK, RunConfig
     from models import ARCHITECTURES
+    from sweeps.inputs import open_dataset
     models, stacks = args.models, args.stack
     missing = None  # the default yardstick, when it is absent: said after every check passed
     try:

@@ -242,7 +242,7 @@ def run_task(task: Task, device: str, progress: Callable[[int], None] | None = N
 
 
 def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], evaluate: Callable[[str], Evaluator],
-                plugins: tuple[str, ...], max_stack: int, mixed_widths: bool = False, long: LongRun = LongRun(),
+                plugins: tuple[str, ...], max_stack: int, mixed_widths: bool = False, long: LongRun | None = None,
                 snapshot_steps: Sequence[int] = (), figures: Figures | None = None) -> list[Task]:
     """The tasks of a sweep: its ``cells`` that can train together (equal
     `RunConfig.stack_key`; with ``mixed_widths``, as on GPUs, runs of every generator width
@@ -268,6 +268,6 @@ def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], ev
         width = max(cell.config.width for cell in stack)
         return len(stack) * c.steps * (1 + critic) * (ArchConfig.critic_width ** 2 + width ** 2 / 4)
     todo = [(s, tuple(i for i, c in enumerate(s) if c in pending)) for s in sorted(stacks, key=cost, reverse=True)]
-    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx, long, tuple(snapshot_steps), figures,
-                 store.source())
+    return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx, long or LongRun(),
+                 tuple(snapshot_steps), figures, store.source())
             for s, idx in todo if idx]

@@ -13,10 +13,10 @@ import data
 import objectives
 import store
 from analysis import claims, fid_table, heatmaps, report, stats
-from cli.options import figure_formats as parse_formats
 from analysis.figures import save_figure
 from analysis.tables import latex_escape
 from cli import UsageError
+from cli.options import figure_formats as parse_formats
 from engine import RunConfig
 from metrics import catalog
 from metrics.ring import toy_metrics
@@ -199,7 +199,8 @@ def test_report_says_not_run_for_claims_without_records(tmp_path, capsys):
     md = (out / "report.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
     for claim in ("GRAM-net fits all modes in all cells", "GAN fails in most cells of width >= 100"):
-        assert "**indicative only (20 steps; the paper trains 10,500; batch 64" in rows[claim]  # not the paper's setting
+        # not the paper's setting
+        assert "**indicative only (20 steps; the paper trains 10,500; batch 64" in rows[claim]
         assert ": supports the claim**" in rows[claim]
     for claim in ("MMD-net smears", "MMD-GAN lies in between", "FID ordering GRAM-net < GAN < MMD-GAN (Table 1)"):
         assert "**not run**" in rows[claim], claim

@@ -160,6 +160,7 @@ def test_inception_fails_with_one_clear_message(tmp_path, monkeypatch, feature_c
 
 def test_paper_table_marks_partial_seeds_and_bolds_nothing_below_three():
     import pandas as pd
+
     from analysis.fid_table import paper_table
     rows = [("GAN", 30.0, 2.0, 3), ("MMD-GAN", 40.0, 1.0, 3), ("GRAM-net", 25.0, 1.0, 2)]
     summary = pd.DataFrame([{"arch": "dcgan", "dataset": "cifar10", "features": "inc", "label": m, "seeds": 3,

@@ -8,9 +8,9 @@ from torch import nn
 import data
 import objectives
 from data.images import DATA_ROOT_ENV, DatasetMissing, to_uint8
+from engine import RunConfig, Trainer
 from models import ArchConfig, NetFactory
 from models.conv import stages
-from engine import RunConfig, Trainer
 
 FOUR = ["gan", "mmdnet", "mmdgan", "gram"]
 

@@ -57,7 +57,7 @@ def test_a_runs_adam_update_does_not_depend_on_its_place_in_the_stack():
     for n in (1, 2, 3, 5, 10):
         start, grads = torch.randn(4, 1, n, dtype=torch.float64) * 1e-3, torch.randn(20, 4, 1, n, dtype=torch.float64)
 
-        def train(rows: slice) -> torch.Tensor:
+        def train(rows: slice, start: torch.Tensor = start, grads: torch.Tensor = grads) -> torch.Tensor:
             p = nn.Parameter(start[rows].clone())
             opt = make_optimizer([p], "adam", 1e-3)
             for g in grads:

@@ -120,9 +120,9 @@ def test_a_command_default_and_help_come_from_the_one_definition():
 
 
 def every_parser() -> dict[str, argparse.ArgumentParser]:
-    from sweeps.rescore import build_parser as rescore
     from sweeps import bench, train
     from sweeps.fid import FidSweep
+    from sweeps.rescore import build_parser as rescore
     from sweeps.stability import StabilitySweep
     return {"sweeps.stability": StabilitySweep().build_parser(), "sweeps.fid": FidSweep().build_parser(),
             "sweeps.train": train.build_parser(), "sweeps.bench": bench.build_parser(), "sweeps.rescore": rescore()}

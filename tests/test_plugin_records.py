@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sweeps import bench, stability
 import pytest
 from test_plugins import plugin_source, write
+
+from sweeps import bench, stability
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("isolated_registry")

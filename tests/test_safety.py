@@ -6,6 +6,7 @@ import pathlib
 
 import pytest
 import torch
+from test_analysis import write_ring_records
 
 import store
 from analysis.report import main as report_main
@@ -14,7 +15,6 @@ from core.files import OutsideRoot, check_inside, file_digest, write_sealed
 from metrics.images import FEATURES_KIND, WEIGHTS_KIND, FeatureError, resolve_features
 from sweeps.rescore import main as rescore
 from sweeps.reuse import load_generator
-from test_analysis import write_ring_records
 
 EXTRACTOR = ["--kid-subset-size", "100", "--extractor-epochs", "1"]
 

@@ -13,8 +13,7 @@ import pytest
 
 import objectives
 import store
-from sweeps import stability
-from sweeps import worker
+from sweeps import stability, worker
 from sweeps.worker import stack_tasks
 
 RECORD_FILES = {"record.json", "samples.npy", "trace.csv", "generator.pt"}

@@ -1,4 +1,14 @@
-"""Shared test settings: small thread counts so the suite behaves on a 2-core CI machine."""
+"""Shared test settings: small thread counts so the suite behaves on a 2-core CI machine.
+
+The tests are grouped by the floor of the house they cover, one folder each, lowest first:
+``core/`` (random streams, files), ``data_models/`` (data sets, networks), ``objectives/``
+(kernel math, each objective against its authors' formulas, the contract), ``engine/``
+(graphs, precision, EMA), ``metrics_store/`` (ring and image metrics, the catalog, records,
+checkpoints), ``cli/`` (the option table), ``analysis/`` (tables, figures, claims) and
+``commands/`` (whole commands, run in-process or as processes: sweeps, resuming, safety);
+``test_layers.py`` guards the import direction between them. Everything under
+``commands/`` is marked ``slow``: ``uv run pytest -m "not slow"`` runs the other floors in
+about a minute; ``uv run pytest`` (CI, the README) runs everything."""
 import os
 import sys
 from pathlib import Path
@@ -7,7 +17,15 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+SLOW = ROOT / "tests" / "commands"
 torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the whole-command tests ``slow`` (see the module docstring)."""
+    for item in items:
+        if SLOW in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from core import files
 from sweeps import stability, train
 from sweeps.worker import stack_tasks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 SMOKE = ["--models", "gram", "--preset", "smoke", "--seeds", "0,1,2", "--no-figures"]  # 2 stacks of 6 cells
 

@@ -47,7 +47,7 @@ def test_no_seed_arithmetic_outside_core(tmp_path):
     `core.streams`."""
     import re
     from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     pattern = re.compile(r"seed\w*\)?\s*[*+]\s*\d|\d\s*[*+]\s*\w*seed|manual_seed\(\s*\d{3,}")
     bad = [f"{p.relative_to(root)}:{i}" for p in root.glob("*/**/*.py") if ".venv" not in p.parts
            and p.parts[len(root.parts)] not in ("tests", "core")

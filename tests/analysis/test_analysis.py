@@ -7,9 +7,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from builders import write_ring_records
 
-import data
 import objectives
 import store
 from analysis import claims, fid_table, heatmaps, report, stats
@@ -19,7 +18,6 @@ from cli import UsageError
 from cli.options import figure_formats as parse_formats
 from engine import RunConfig
 from metrics import catalog
-from metrics.ring import toy_metrics
 
 GRID = [(nd, w) for w in (20, 100) for nd in (2, 8)]
 
@@ -138,23 +136,6 @@ def test_fid_table_bolds_by_the_stated_test_and_keeps_hashes_out_of_the_body():
     mixed = fid_table.paper_table(both, "fid")
     assert [k[-1] for k in mixed.index] == ["Inception-v3", "offline CNN"]  # short names, no hashes
     assert latex_escape("**25.00 ± 0.50**") == r"\textbf{25.00 $\pm$ 0.50}"
-
-
-def write_ring_records(root, model, cells, seeds, shift=0.0):
-    """Stability records of ``model`` with true ring samples (moved by ``shift``), scored by
-    the real metrics, a short trace, as a sweep writes them."""
-    ds = data.get("ring2d")
-    for (nd, w), seed in [(c, s) for c in cells for s in seeds]:
-        cfg = RunConfig(model=model, dataset="ring2d", seed=seed, steps=20, batch=64, n_samples=500, noise_dim=nd,
-                        width=w)
-        axes = {"noise_dim": nd, "width": w}
-        samples = ds.sample(500, torch.Generator().manual_seed(seed)).numpy() + shift
-        trace = pd.DataFrame({"loss_g": np.linspace(1, 0.1, 20), "pd": np.linspace(5, 50, 20),
-                              "loss_d": np.linspace(1.4, 1.2, 20)})
-        record = store.Record(config=cfg.to_dict(), status="ok", sweep="stability", axes=axes,
-                              metrics=toy_metrics(samples, ds, seed), objective=objectives.get(model).describe(),
-                              provenance=store.provenance())
-        store.write(store.sweep_dir(root, "stability", cfg.to_dict(), axes), record, samples=samples, trace=trace)
 
 
 def write_fid_records(root, fids: dict[str, list[float]]):

@@ -15,7 +15,7 @@ from engine import RunConfig
 from store.provenance import dirty_paths
 from sweeps import fid, stability, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 COMMANDS = {"sweeps.train": train.main, "sweeps.stability": stability.main, "sweeps.fid": fid.main}
 EXTRA = {"sweeps.fid": ["--dataset", "mnist5k"]}

@@ -19,7 +19,7 @@ from engine import RunConfig, Trainer
 from sweeps import stability, train
 from sweeps.longrun import LongRun, StackRun
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 pytestmark = pytest.mark.usefixtures("isolated_registry")
 

@@ -16,7 +16,7 @@ from engine.contract import tiny_images
 from models import ArchConfig, NetFactory
 from objectives import kernels
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def squared(s):  # GRAMFlow (TensorFlow) and the GMMN code: exp(-d^2 / (2 s)), s a squared bandwidth

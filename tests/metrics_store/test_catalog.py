@@ -25,7 +25,7 @@ from metrics.images import METRIC_KEYS
 from metrics.ring import toy_metrics
 from sweeps.parallel import describe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MADE_UP = Metric("sharpness", "sharpness of the fit", "sharp", "Sharpness: a metric made up for this test", "high",
                  limits=lambda n: (0.0, 2.0), progress=True)  # data=None: toy and image runs alike
 

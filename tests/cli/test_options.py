@@ -13,7 +13,7 @@ import pytest
 from cli import Parser
 from cli.options import OPTIONS, add_options
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ["sweeps.stability", "sweeps.fid", "sweeps.train", "sweeps.bench", "sweeps.rescore", "analysis.stability",
             "analysis.fid_table", "analysis.process", "analysis.traces", "analysis.report", "analysis.curves"]
 
@@ -153,7 +153,7 @@ def test_the_paper_settings_have_one_home():
     from engine import field_default
     from sweeps.fid import FidSweep
     from sweeps.stability import StabilitySweep
-    full = StabilitySweep().presets["full"].values  # the experiment files hold them (tests/test_experiments.py)
+    full = StabilitySweep().presets["full"].values  # from the experiment files
     assert (full["noise_dims"], full["widths"]) == ([2, 4, 8, 16], [20, 100, 200])
     assert tuple(full["noise_dims"]) == paper.RING_GRID["noise_dim"] and full["steps"] == paper.RING_STEPS == 10_500
     assert full["batch"] == paper.RING_BATCH == field_default("batch") and field_default("steps") == paper.RING_STEPS

@@ -107,7 +107,7 @@ def test_analysis_only_reads_records():
     import ast
     from pathlib import Path
     writers = {"write", "update", "save_checkpoint"}
-    root = Path(__file__).resolve().parents[1] / "analysis"
+    root = Path(__file__).resolve().parents[2] / "analysis"
     calls = [f"{path.name}:{node.lineno}" for path in sorted(root.rglob("*.py"))
              for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
              and node.attr in writers and isinstance(node.value, ast.Name) and node.value.id == "store"]

@@ -74,7 +74,7 @@ def test_killed_sweep_resumes_with_every_cell_once(tmp_path, run_cli):
     """SIGKILL the sweep (and its process group) mid-run; the rerun finishes the rest."""
     args = [sys.executable, "-m", "sweeps.stability", "--model", "mmdnet", "--preset", "smoke", "--steps", "300",
             "--noise-dims", "2,4,8", "--widths", "20,100", "--max-stack", "1", "--no-figures", "--out", str(tmp_path)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and len(cell_dirs(tmp_path)) < 2:

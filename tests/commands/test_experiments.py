@@ -19,7 +19,7 @@ from sweeps import stability, train
 from sweeps.fid import FidSweep
 from sweeps.stability import StabilitySweep
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "experiments"
 SMOKE = SHIPPED / "stability-smoke.toml"
 

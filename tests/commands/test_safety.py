@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 import torch
-from test_analysis import write_ring_records
+from builders import write_ring_records
 
 import store
 from analysis.report import main as report_main

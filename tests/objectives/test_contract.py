@@ -10,7 +10,7 @@ import objectives
 from engine import contract
 from objectives import Objective
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("check", list(contract.CHECKS))

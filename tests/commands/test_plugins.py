@@ -14,7 +14,7 @@ import objectives
 import store
 from sweeps.stability import main as stability
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 PLUGIN = '''"""Moment matching: each run's generator matches its own batch's mean and spread."""
 from objectives import Objective, register

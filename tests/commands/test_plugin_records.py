@@ -12,7 +12,7 @@ from test_plugins import plugin_source, write
 
 from sweeps import bench, stability
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("isolated_registry")
 
 

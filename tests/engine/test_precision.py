@@ -2,6 +2,8 @@
 under bfloat16 autocast, keeps the kernel math, parameters and outputs float32, and is
 part of a run's identity; the default trains in float32 throughout."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -60,3 +62,16 @@ def test_kernel_math_stays_float32_under_autocast():
     assert ratio.dtype == d2.dtype == torch.float32
     torch.testing.assert_close(ratio, plain_ratio)
     torch.testing.assert_close(d2, plain_d2)
+
+
+def test_the_device_kind_is_part_of_a_runs_identity_and_its_setting():
+    """CUDA's generators draw other numbers than the CPU's from one seed: the same
+    configuration trained on each is a different run, recorded under another key and in
+    another setting folder, so no table mixes them."""
+    import store
+    cpu, cuda = RunConfig(), RunConfig(device="cuda")
+    assert cpu.key() != cuda.key()
+    assert store.setting_dir(Path("r"), "stability", cpu.to_dict(), {}) != \
+        store.setting_dir(Path("r"), "stability", cuda.to_dict(), {})
+    with pytest.raises(ValueError, match="unknown device kind"):
+        RunConfig(device="tpu")

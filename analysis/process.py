@@ -101,7 +101,7 @@ def _data_panel(fig, nrows: int, ncols: int, index: int, data: np.ndarray, sampl
     off = scatter_panel(ax, data, samples)
     if off > 0.01:
         text = ax.text2D if data.shape[1] == 3 else ax.text
-        text(0.97, 0.03, f"{off:.0%} off-panel", transform=ax.transAxes, ha="right", va="bottom", fontsize=5)
+        text(0.02, 0.98, f"{off:.0%} off-panel", transform=ax.transAxes, ha="left", va="top", fontsize=5)
     return ax
 
 

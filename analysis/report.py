@@ -188,9 +188,8 @@ def stability_section(doc: Document, appendix: Document, runs: list[store.Record
     cell = default_cell(df, axes)
     trace = _png(figs / "traces" / f"traces_{cell}")
     if trace.exists():
-        doc.figure(trace, f"Training traces at {words_of_cell(df, cell, runs[0].axes)} (every cell: "
-                          f"{figs / 'traces'}): each objective's generator loss and its other player's objective; "
-                          "lines the median over seeds, bands their range.")
+        doc.figure(trace, f"Training traces at {words_of_cell(df, cell, runs[0].axes)}: each objective's generator "
+                          "loss and its other player's objective; lines the median over seeds, bands their range.")
     for cell in dict.fromkeys(df["cell"]):  # metrics over steps, where the runs were trained with --eval-every
         curves = _png(figs / f"over_steps_{store.dataset_dir(dataset)}_{cell}")
         if curves.exists():
@@ -200,7 +199,8 @@ def stability_section(doc: Document, appendix: Document, runs: list[store.Record
     shown, _ = stability.summarise(df, axes)
     doc.table(shown, f"Per objective over all cells and seeds: success rate with its 95% Wilson interval; metrics "
                      f"mean ± std over runs. {SUCCESS_RULE}.")
-    doc.paragraph(f"Per cell: in the appendix. Tables as Markdown, LaTeX and CSV: `{target / 'tables'}`.")
+    doc.paragraph(f"Per cell: in the appendix. Tables as Markdown, LaTeX and CSV: `{target / 'tables'}`; "
+                  f"training traces of every cell: `{figs / 'traces'}`.")
     shown, _ = stability.per_cell(df, axes)
     appendix.table(shown, f"Ring stability per cell, {dataset_words(dataset)} ({describe_setting(runs[0])}): mean "
                           "± std over seeds; (k/n): only k of n seeds have a value.")

@@ -194,6 +194,7 @@ def footer(fig: plt.Figure, text: str) -> None:
     no axis label or legend is covered)."""
     chars = int(fig.get_figwidth() * 72 / (0.55 * FOOTER_SIZE))  # a 6-pt character is about 3.3 pt wide
     fig.supxlabel(textwrap.fill(text, chars), fontsize=FOOTER_SIZE, linespacing=1.1)
+    fig.get_layout_engine().set(h_pad=FOOTER_SIZE / 72)  # a clear line between the legends and the footer
 
 
 def draw_cell_traces(df: pd.DataFrame, out_dir: Path, formats: Sequence[str] | None = None,

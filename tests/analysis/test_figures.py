@@ -84,8 +84,7 @@ def test_trace_footer_lies_inside_the_figure_and_clear_of_axis_labels_and_legend
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         page = fig.bbox
-        footer = fig._supxlabel
-        assert footer.get_text().replace("\n", " ") == note
+        footer, = [t for t in fig.texts if t.get_text().replace("\n", " ") == note]
         box = footer.get_window_extent(renderer)
         assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
         for ax in fig.axes:

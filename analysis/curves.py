@@ -27,7 +27,7 @@ import pandas as pd
 import store
 from analysis.command import report_command
 from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, label_log_axis, save_figure
-from analysis.frames import SWEEPS, by_setting, frame, read_sweep
+from analysis.frames import SWEEPS, by_setting, cell_words, dataset_words, frame, read_sweep
 from analysis.heatmaps import modes_in
 from metrics import catalog
 
@@ -85,10 +85,11 @@ def plot_curves(df: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def save_curves(items: Sequence[tuple[str, pd.DataFrame]], path: Path, title: str = "") -> Path:
-    """One figure of the curves of single runs (``(label, curve)`` pairs) at ``path``."""
+def save_curves(items: Sequence[tuple[str, pd.DataFrame]], path: Path, title: str = "",
+                formats: Sequence[str] | None = None) -> Path:
+    """One figure of the curves of single runs (``(label, curve)`` pairs) at ``path``, once per format."""
     df = pd.concat([c.assign(label=label, seed=0) for label, c in items], ignore_index=True)
-    return save_figure(plot_curves(df, title), path)
+    return save_figure(plot_curves(df, title), path, formats)
 
 
 def draw_curves(records: Sequence[store.Record], out_dir: Path,
@@ -102,7 +103,7 @@ def draw_curves(records: Sequence[store.Record], out_dir: Path,
     written = []
     for (dataset, cell), g in df.groupby(["dataset", "cell"], sort=False):
         path = Path(out_dir) / f"over_steps_{store.dataset_dir(dataset)}_{cell}"
-        written.append(save_figure(plot_curves(g, f"{dataset}, {cell}"), path, formats))
+        written.append(save_figure(plot_curves(g, f"{dataset_words(dataset)}, {cell_words(cell)}"), path, formats))
     return written
 
 

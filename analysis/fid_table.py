@@ -42,7 +42,7 @@ import store
 from analysis.command import report_command
 from analysis.curves import draw_curves
 from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure
-from analysis.frames import by_setting, describe_setting, frame, read_sweep
+from analysis.frames import by_setting, cell_words, dataset_words, describe_setting, frame, read_sweep
 from analysis.stats import BOLD_RULE, best_by_welch, mean_std
 from analysis.tables import pm, write_table
 from core import paper
@@ -227,7 +227,7 @@ def draw_sample_grids(df: pd.DataFrame, out_dir: Path, formats: Sequence[str] | 
             save_image(grid, path)
             written.append(path)
         if grids:
-            title = f"{dset}, {cell.replace('_', ', ')}; seed {seeds[dset, cell]}"
+            title = f"{dataset_words(dset)}, {cell_words(cell) or 'one cell'}; seed {seeds[dset, cell]}"
             written.append(save_figure(_side_by_side(grids, title), out_dir / f"samples_{dset}_{cell}", formats))
     return written
 

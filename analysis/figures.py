@@ -95,16 +95,18 @@ def data_limit(data: np.ndarray) -> float:
 def scatter_panel(ax, data: np.ndarray, samples: np.ndarray, max_points: int = 2_000,
                   lim: float | None = None, size: float = 2.0) -> float:
     """Data (blue) and generated samples (orange) on ``ax`` (a 3-D axis for 3-D points),
-    ticks on every axis, limits ``+-lim`` (default `data_limit`). Returns the fraction of
-    finite samples that fall outside the panel (to be said, not hidden)."""
+    ticks on every axis, limits ``+-lim`` (default `data_limit`; a 3-D panel draws only the
+    samples inside them, as a 2-D panel clips). Returns the fraction of finite samples that
+    fall outside the panel (to be said, not hidden)."""
     d, s = np.asarray(data)[:max_points], np.asarray(samples)[:max_points]
     s = s[np.isfinite(s).all(1)] if len(s) else s.reshape(0, d.shape[1])
     kw = {"s": size, "alpha": 0.5, "linewidths": 0, "rasterized": True}
     lim = lim or data_limit(d)
-    if d.shape[1] == 3:
+    inside = (np.abs(s) <= lim).all(1)
+    if d.shape[1] == 3:  # 3-D axes do not clip to their limits: points outside are left out here
         ax.computed_zorder = False  # samples over data, as in 2-D (depth sorting mixed them per panel)
         ax.scatter(d[:, 0], d[:, 1], d[:, 2], c=DATA_COLOUR, depthshade=False, **kw)
-        ax.scatter(s[:, 0], s[:, 1], s[:, 2], c=SAMPLE_COLOUR, depthshade=False, **kw)
+        ax.scatter(*s[inside].T, c=SAMPLE_COLOUR, depthshade=False, **kw)
         ax.set_zlim(-lim, lim)
         ax.set_box_aspect(None, zoom=0.8)  # room for the tick labels inside the panel
     else:
@@ -120,15 +122,17 @@ def scatter_panel(ax, data: np.ndarray, samples: np.ndarray, max_points: int = 2
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_locator(MaxNLocator(3, integer=True, symmetric=True))
     ax.tick_params(length=1.5, pad=1)
-    return float((np.abs(s) > lim).any(1).mean()) if len(s) else 0.0
+    return float(1.0 - inside.mean()) if len(s) else 0.0
 
 
-def save_scatter(path: Path, data: np.ndarray, samples: np.ndarray, title: str = "") -> None:
-    """One scatter panel of samples over data at single-column width, saved as a PNG."""
+def save_scatter(path: Path, data: np.ndarray, samples: np.ndarray, title: str = "",
+                 formats: Sequence[str] | None = None) -> None:
+    """One scatter panel of samples over data at single-column width, saved once per format
+    (`save_figure`)."""
     fig = plt.figure(figsize=(SINGLE_COLUMN, SINGLE_COLUMN), constrained_layout=True)
     ax = fig.add_subplot(projection="3d" if np.asarray(data).shape[1] == 3 else None)
     scatter_panel(ax, data, samples)
     ax.tick_params(labelsize=7)
     ax.set_title(title)
     ax.legend(handles=legend_handles(), loc="upper right")
-    save_figure(fig, path)
+    save_figure(fig, path, formats)

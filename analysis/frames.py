@@ -5,14 +5,16 @@ named in file names by its objective (``slug``, the entry where that is ambiguou
 Records of one setting were trained with the same steps, batch, samples and grid axes
 (`store.records`); within it an objective normally has one entry. When it has several
 (``--set`` variants of one objective), each entry's label adds the hyperparameters that set
-it apart, e.g. ``GRAM-net (lr=0.0005)``, so no table mixes them silently.
+it apart in words, e.g. ``GRAM-net (learning rate 0.0005)``, so no table mixes them silently.
 """
 from __future__ import annotations
 
 import itertools
+import re
 import sys
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,7 +72,7 @@ def _labels(records: list[store.Record]) -> dict[str, str]:
         for entry, (name, hp) in entries.items():
             others = [h for e, (_, h) in entries.items() if e != entry]
             diff = [k for k in hp if any(o.get(k) != hp[k] for o in others)]
-            labels[entry] = name + (f" ({', '.join(f'{k}={hp[k]}' for k in diff)})" if diff else "")
+            labels[entry] = name + (f" ({cell_words({k: hp[k] for k in diff})})" if diff else "")
     return labels
 
 
@@ -130,12 +132,41 @@ def select(df: pd.DataFrame, col: str | None, cv, row: str | None, rv) -> pd.Dat
 
 AXIS_NAMES = {"noise_dim": "noise dimension", "width": "generator width", "depth": "generator depth",
               "arch": "architecture", "batch": "batch size", "steps": "generator steps", "df": "projection dimension",
-              "lr": "learning rate"}
+              "lr": "learning rate", "n_samples": "samples", "ema": "generator moving average", "noise": "noise",
+              "layer_dtype": "layer precision", "device": "device"}
+VALUE_NAMES = {"arch": {"mlp": "MLP", "dcgan": "DCGAN", "weaker": "Weaker"}}  # as in the paper's Table 1
+NAMED_BY_VALUE = {"arch"}  # axes whose value alone says it: "DCGAN", not "architecture DCGAN"
+DATASET_NAMES = {"ring2d": "2-D ring", "ring3d": "3-D ring", "grid": "5x5 grid", "mnist": "MNIST",
+                 "mnist5k": "MNIST (5,000 images)", "cifar10": "CIFAR-10", "celeba": "CelebA",
+                 "celeba32": "CelebA (32x32)"}
+_CELL_PART = re.compile(r"([A-Za-z][A-Za-z0-9_]*?)=([^=]*?)(?=_[A-Za-z][A-Za-z0-9_]*=|$)")
 
 
 def axis_name(axis: str | None) -> str:
     """What a grid axis is called in figures and tables: ``noise_dim`` -> ``noise dimension``."""
     return AXIS_NAMES.get(axis, axis.replace("_", " ")) if axis else ""
+
+
+def value_words(axis: str, value: Any) -> str:
+    """One axis value as a reader says it: ``dcgan`` -> ``DCGAN``, ``(2, 4)`` -> ``2-4``, numbers as they are."""
+    if isinstance(value, (tuple, list)):
+        return "-".join(map(str, value))
+    return VALUE_NAMES.get(axis, {}).get(str(value), str(value))
+
+
+def cell_words(cell: Mapping[str, Any] | str) -> str:
+    """A grid cell in words for titles and captions: ``{"noise_dim": 4, "width": 100}`` (or
+    its directory name ``noise_dim=4_width=100``, `store.layout.cell_label`) -> ``noise
+    dimension 4, generator width 100``; ``arch=dcgan`` -> ``DCGAN``; no axes -> ``""``."""
+    if isinstance(cell, str):
+        cell = {k: v for k, v in _CELL_PART.findall(cell)}
+    return ", ".join(value_words(k, v) if k in NAMED_BY_VALUE else f"{axis_name(k)} {value_words(k, v)}"
+                     for k, v in cell.items())
+
+
+def dataset_words(dataset: str) -> str:
+    """A data set's name in words: ``ring3d`` -> ``3-D ring``; unknown names as they are."""
+    return DATASET_NAMES.get(dataset, dataset)
 
 
 def by_setting_and_dataset(records: list[store.Record]) -> list[list[store.Record]]:
@@ -154,10 +185,20 @@ def group_dir(runs: list[store.Record], out: Path | None) -> Path:
     return base / store.dataset_dir(runs[0].config["dataset"])
 
 
+SETTING_HIDDEN = ("engine_version",)  # internals a caption leaves out (the setting's directory name pins them)
+
+
 def describe_setting(record: store.Record) -> str:
-    """One line naming what every run of a setting shares, e.g.
-    ``steps 10500, batch 200, samples 10000, arch mlp, noise normal; grid noise_dim x width``."""
-    cfg = record.config
-    shared = {k: v for k, v in cfg.items() if k not in SHARED_EXCLUDED and k not in record.axes}
-    text = ", ".join(f"{k.replace('n_samples', 'samples')} {v}" for k, v in shared.items())
-    return f"{text}; grid {' x '.join(record.axes) or 'none'}"
+    """What every run of a setting shares, in words, e.g. ``10,500 generator steps, batch size
+    200, 10,000 samples, MLP, normal noise, generator depth 2; grid: noise dimension x generator
+    width``. Internals (the engine version) are left out; the setting's directory name, which
+    pins them, belongs in a comment (`analysis.tables.write_table`)."""
+    first = ("steps", "batch", "n_samples")
+    cfg = {**{k: record.config[k] for k in first if k in record.config}, **record.config}
+    shown = {k: v for k, v in cfg.items() if k not in SHARED_EXCLUDED and k not in SETTING_HIDDEN
+             and k not in record.axes}
+    words = {"steps": lambda v: f"{v:,} generator steps", "n_samples": lambda v: f"{v:,} samples",
+             "noise": lambda v: f"{v} noise", "arch": lambda v: value_words("arch", v),
+             "ema": lambda v: f"generator moving average {v}" if v else "no generator moving average"}
+    text = ", ".join(words[k](v) if k in words else f"{axis_name(k)} {value_words(k, v)}" for k, v in shown.items())
+    return f"{text}; grid: {' x '.join(map(axis_name, record.axes)) or 'none'}"

@@ -15,7 +15,7 @@ Each cell is annotated with the mean ± std over seeds (one seed: the value; a y
 such as success: the seeds with it out of all), with precision matching the metric's
 format, and ``(k/n)`` where only k of the objective's n seeds have a value (a missing or
 crashed run, or an undefined metric). Every catalogued metric with a fixed range that the
-records hold gets a figure.
+records hold gets a figure with every objective, and one per objective at single-column width.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, label_log_axis, save_figure
-from analysis.frames import axis_name, facets, levels, select
+from analysis.frames import axis_name, cell_words, facets, levels, select, value_words
 from analysis.stats import mean_std
 from analysis.tables import numbers
 from metrics import catalog
@@ -123,16 +123,17 @@ def cell_grids(sub: pd.DataFrame, entry: str, metric: str, col: str | None, row:
 
 
 def heatmap_figure(sub: pd.DataFrame, metric: str, col: str | None, row: str | None, n_modes: int,
-                   title: str = "") -> plt.Figure:
+                   title: str = "", width: float | None = None) -> plt.Figure:
     """One metric for every objective entry of ``sub`` side by side (up to four a row) on
-    the metric's fixed scale, with one colour bar."""
+    the metric's fixed scale, with one colour bar; ``width`` inches wide (default: single
+    column for one objective on up to four columns, else double)."""
     m = catalog.get(metric)
     entries = list(dict.fromkeys(sub["entry"]))
     labels = dict(zip(sub["entry"], sub["label"]))
     rows, cols = levels(sub, row), levels(sub, col)
     per_row = len(entries) if len(entries) <= 4 else math.ceil(len(entries) / 2)
     n_rows = math.ceil(len(entries) / per_row)
-    width = DOUBLE_COLUMN if len(entries) > 1 or len(cols) > 4 else SINGLE_COLUMN
+    width = width or (DOUBLE_COLUMN if len(entries) > 1 or len(cols) > 4 else SINGLE_COLUMN)
     height = n_rows * (0.36 * len(rows) + 0.45) + 0.55
     fig, axs = plt.subplots(n_rows, per_row, figsize=(width, height), squeeze=False, constrained_layout=True,
                             sharex=True, sharey=True)
@@ -149,8 +150,8 @@ def heatmap_figure(sub: pd.DataFrame, metric: str, col: str | None, row: str | N
             rgba = colours(colour_norm(drawn_value)) if np.isfinite(grid[i, j]) else (1, 1, 1, 1)
             ax.text(j, i, notes[i, j], ha="center", va="center", fontsize=5, linespacing=0.95,
                     color=_text_colour(rgba))
-        ax.set_xticks(range(len(cols)), [str(c) for c in cols] if col else [""])
-        ax.set_yticks(range(len(rows)), [str(r) for r in rows] if row else [""])
+        ax.set_xticks(range(len(cols)), [value_words(col, c) for c in cols] if col else [""])
+        ax.set_yticks(range(len(rows)), [value_words(row, r) for r in rows] if row else [""])
         ax.tick_params(length=0, labelsize=6)
         ax.set_title(labels[entry])
     if col:
@@ -176,13 +177,19 @@ def heatmap_figure(sub: pd.DataFrame, metric: str, col: str | None, row: str | N
 
 def draw_heatmaps(df: pd.DataFrame, axes: Sequence[str], out_dir: Path, formats: Sequence[str] | None = None
                   ) -> list[Path]:
-    """``heatmap_<metric>[<facet>]`` for every `drawn` metric the records have (see the module docstring)."""
+    """For every `drawn` metric the records have (see the module docstring):
+    ``heatmap_<metric>[<facet>]`` with every objective, and ``heatmap_<metric>_<objective>[<facet>]``
+    with one objective at single-column width (``<objective>``: its ``slug``), the same scale."""
     written = []
     n_modes = modes_in(df)
     for suffix, sub, col, row in facets(df, axes):
+        title = cell_words(suffix.lstrip("_"))
         for m in drawn():
             if m.key not in sub or not sub[m.key].notna().any():
                 continue
-            fig = heatmap_figure(sub, m.key, col, row, n_modes, suffix.lstrip("_").replace("_", ", "))
+            fig = heatmap_figure(sub, m.key, col, row, n_modes, title)
             written.append(save_figure(fig, out_dir / f"heatmap_{m.key}{suffix}", formats))
+            for slug, mine in sub.groupby("slug", sort=False):
+                fig = heatmap_figure(mine, m.key, col, row, n_modes, title, width=SINGLE_COLUMN)
+                written.append(save_figure(fig, out_dir / f"heatmap_{m.key}_{slug}{suffix}", formats))
     return written

@@ -6,9 +6,11 @@
 Columns are the snapshot steps stored in ``RUN_DIR/snapshots.npz`` (``python -m
 sweeps.train ... --snapshot-steps``). Top row: data (blue) and fixed-noise samples
 (orange) in data space (3-D axes for 3-D data, a tile of samples for images). Bottom row,
-for objectives with a projector or encoder: the same points in the learned space, drawn
-as they are when it is 2-D and otherwise as a 2-D PCA fitted on the projected data of
-that step (so each panel shows the directions the projector spreads the data along).
+for objectives with a projector or encoder: the same points in the learned space, its two
+coordinates when it is 2-D and otherwise a 2-D PCA fitted on the projected data of that
+step (so each panel shows the directions the projector spreads the data along). Data-space
+panels are limited to the data's range (`analysis.figures.data_limit`); samples outside
+it are left out and counted ("k% off-panel").
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from matplotlib.ticker import MaxNLocator
 import store
 from analysis.command import check_output_file
 from analysis.figures import DOUBLE_COLUMN, legend_handles, save_figure, scatter_panel
+from analysis.frames import cell_words, dataset_words
 from cli import Parser, UsageError, clean_exit, fail
 from cli.options import add_options
 
@@ -52,7 +55,7 @@ def projected_view(features_data: np.ndarray, features_samples: np.ndarray
     """2-D coordinates of projected data and samples, and a label saying what they are."""
     df = features_data.shape[1]
     if df == 2:
-        return features_data, features_samples, "projected space ($D_f$=2)\ndrawn as is"
+        return features_data, features_samples, "projected space ($D_f$=2)\nits two coordinates"
     if df == 1:  # nothing to reduce: spread the points along y by their index
         ys = [np.linspace(0, 1, len(a))[:, None] for a in (features_data, features_samples)]
         return (np.hstack([features_data, ys[0]]), np.hstack([features_samples, ys[1]]),
@@ -95,7 +98,10 @@ def _data_panel(fig, nrows: int, ncols: int, index: int, data: np.ndarray, sampl
     ax = fig.add_subplot(nrows, ncols, index, projection="3d" if data.shape[1] == 3 else None)
     if data.shape[1] not in (2, 3):
         (data, samples), _ = pca_2d(data, samples)
-    scatter_panel(ax, data, samples)
+    off = scatter_panel(ax, data, samples)
+    if off > 0.01:
+        text = ax.text2D if data.shape[1] == 3 else ax.text
+        text(0.02, 0.98, f"{off:.0%} off-panel", transform=ax.transAxes, ha="left", va="top", fontsize=5)
     return ax
 
 
@@ -147,11 +153,13 @@ def draw_process(snaps: dict[str, np.ndarray], steps: Sequence[int] | None = Non
 
 
 def config_title(cfg: Mapping[str, Any], name: str | None = None) -> str:
-    """``GRAM-net on ring3d, Df=2 (noise dim 4, width 100)`` from a run's config dict."""
+    """``GRAM-net on the 3-D ring, $D_f$ 2 (noise dimension 4, generator width 100)`` from a
+    run's config dict and its objective's display name (`objectives.Objective.describe`, as
+    a record stores it; default the config's objective name)."""
     hp = cfg.get("hp", {})
-    extra = f", $D_f$={hp['df']}" if "df" in hp else ""
-    return (f"{name or cfg.get('model', '?')} on {cfg.get('dataset', '?')}{extra} "
-            f"(noise dim {cfg.get('noise_dim', '?')}, width {cfg.get('width', '?')})")
+    extra = f", $D_f$ {hp['df']}" if "df" in hp else ""
+    cell = cell_words({k: cfg.get(k, "?") for k in ("noise_dim", "width")})
+    return f"{name or cfg.get('model', '?')} on the {dataset_words(cfg.get('dataset', '?'))}{extra} ({cell})"
 
 
 def save_process(run_dir: Path, out: Path | None = None, steps: Sequence[int] | None = None,

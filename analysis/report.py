@@ -9,9 +9,12 @@ From every record below RESULTS it writes ``report.md`` (figures as files beside
 send). Sections: the verdicts (`analysis.claims`: the paper's claim, the rule that decides
 it, our measurement with its 95% interval, reproduced / not reproduced / not run), how the
 records were made (commit and uncommitted changes, versions, devices, commands, every
-setting and hyperparameter), which runs are missing, failed or unreadable, and per setting
-the figures and tables of `analysis.stability` and `analysis.fid_table`. Figures are
-written in every ``--format``; the document shows the PNGs (drawn whatever ``--format`` says).
+setting and hyperparameter), which runs are missing, failed or unreadable, per setting
+the figures and tables of `analysis.stability` and `analysis.fid_table` (metrics over
+steps where runs were trained with ``--eval-every``, `analysis.curves`), and last an
+appendix with the long per-cell tables. Captions say settings and cells in words; the
+setting's directory name is in the section heading. Figures are written in every
+``--format``; the document shows the PNGs (drawn whatever ``--format`` says).
 """
 from __future__ import annotations
 
@@ -45,6 +48,8 @@ from analysis.frames import (
     axis_name,
     by_setting,
     by_setting_and_dataset,
+    cell_words,
+    dataset_words,
     describe_setting,
     frame,
     group_dir,
@@ -132,7 +137,8 @@ def missing_runs(df: pd.DataFrame, axes: Sequence[str]) -> list[str]:
             lines.append(f"{label}: missing " + "; ".join(
                 ", ".join(f"{axis_name(a)} {v}" for a, v in zip(axes, m[:-1])) + f", seed {m[-1]}" for m in absent))
         for _, row in g[g["status"] != "ok"].iterrows():
-            lines.append(f"{label}: {row['cell']} seed {row['seed']} {row['status']}"
+            lines.append(f"{label}: {cell_words({a: row[a] for a in axes}) or 'the one cell'}, seed {row['seed']} "
+                         f"{row['status']}"
                          + (f" ({row['reason']})" if row.get("reason") else ""))
     if set(PAPER_GRID) <= set(df.columns):
         not_run = [c for c in itertools.product(*PAPER_GRID.values())
@@ -156,10 +162,10 @@ def default_cell(df: pd.DataFrame, axes: Sequence[str]) -> str:
     return (hit if len(hit) else df)["cell"].iloc[0]
 
 
-def stability_section(doc: Document, runs: list[store.Record], out: Path, formats: Sequence[str]
-                      ) -> tuple[list[Verdict], list[str]]:
-    """Figures and tables of one (setting, data set) of stability records; returns its
-    verdicts and its missing or failed runs."""
+def stability_section(doc: Document, appendix: Document, runs: list[store.Record], out: Path,
+                      formats: Sequence[str]) -> tuple[list[Verdict], list[str]]:
+    """Figures and tables of one (setting, data set) of stability records into ``doc``, its
+    per-cell table into ``appendix``; returns its verdicts and its missing or failed runs."""
     df = frame(runs)
     axes = stability.grid_axes(df, runs)
     dataset, setting = runs[0].config["dataset"], runs[0].setting
@@ -167,7 +173,7 @@ def stability_section(doc: Document, runs: list[store.Record], out: Path, format
     stability.write_report(runs, target, True, formats, out)
     figs = target / "figures"
     seed = int(df["seed"].min())
-    doc.heading(f"Ring stability: {dataset}, setting {setting}", 2)
+    doc.heading(f"Ring stability: {dataset_words(dataset)}, setting `{setting}`", 2)
     doc.paragraph(f"{describe_setting(runs[0])}. {len(df)} runs; seeds "
                   f"{', '.join(map(str, sorted(df['seed'].unique())))}. The paper: {PAPER_RING}.")
     several = df["entry"].nunique() > 1
@@ -182,17 +188,30 @@ def stability_section(doc: Document, runs: list[store.Record], out: Path, format
     cell = default_cell(df, axes)
     trace = _png(figs / "traces" / f"traces_{cell}")
     if trace.exists():
-        doc.figure(trace, f"Training traces in cell {cell.replace('_', ', ')} (every cell: {figs / 'traces'}): "
-                          "each objective's generator loss and its other player's objective; lines the median over "
-                          "seeds, bands their range.")
+        doc.figure(trace, f"Training traces at {words_of_cell(df, cell, runs[0].axes)}: each objective's generator "
+                          "loss and its other player's objective; lines the median over seeds, bands their range.")
+    for cell in dict.fromkeys(df["cell"]):  # metrics over steps, where the runs were trained with --eval-every
+        curves = _png(figs / f"over_steps_{store.dataset_dir(dataset)}_{cell}")
+        if curves.exists():
+            doc.figure(curves, f"Metrics over generator steps at {words_of_cell(df, cell, runs[0].axes)}: each "
+                               "objective's mean over seeds, shaded from the lowest to the highest seed (scored on "
+                               "fewer samples than the tables).")
     shown, _ = stability.summarise(df, axes)
     doc.table(shown, f"Per objective over all cells and seeds: success rate with its 95% Wilson interval; metrics "
                      f"mean ± std over runs. {SUCCESS_RULE}.")
+    doc.paragraph(f"Per cell: in the appendix. Tables as Markdown, LaTeX and CSV: `{target / 'tables'}`; "
+                  f"training traces of every cell: `{figs / 'traces'}`.")
     shown, _ = stability.per_cell(df, axes)
-    doc.table(shown, "Per cell: mean ± std over seeds; (k/n): only k of n seeds have a value.")
-    doc.paragraph(f"Tables as Markdown, LaTeX and CSV: `{target / 'tables'}`.")
+    appendix.table(shown, f"Ring stability per cell, {dataset_words(dataset)} ({describe_setting(runs[0])}): mean "
+                          "± std over seeds; (k/n): only k of n seeds have a value.")
     problems = missing_runs(df, axes)
     return ring_verdicts(df, f"{dataset} ({setting})", ring_basis(df, list(runs[0].axes)), list(runs[0].axes)), problems
+
+
+def words_of_cell(df: pd.DataFrame, cell: str, axes: Sequence[str]) -> str:
+    """A cell of ``df`` (rows of `analysis.frames.frame`) in words, from its axes' values."""
+    row = df[df["cell"] == cell].iloc[0]
+    return cell_words({a: row[a] for a in axes}) or "the one cell"
 
 
 def fid_section(doc: Document, group: list[store.Record], out: Path, formats: Sequence[str]
@@ -203,7 +222,7 @@ def fid_section(doc: Document, group: list[store.Record], out: Path, formats: Se
     for folder in ("tables", "figures"):  # made here below out, never through a symbolic link
         ensure_dir(out, target / folder)
     fid_table.write_report(group, target, True, formats)
-    doc.heading(f"Image quality: setting {setting}", 2)
+    doc.heading(f"Image quality: setting `{setting}`", 2)
     doc.paragraph(describe_setting(group[0]) + ".")
     df = fid_table.load(group)
     _, tables = fid_table.captioned_tables(df, list(group[0].axes), setting)
@@ -212,7 +231,8 @@ def fid_section(doc: Document, group: list[store.Record], out: Path, formats: Se
     for dataset, cell in df[["dataset_dir", "cell"]].drop_duplicates().itertuples(index=False):
         png = target / "figures" / f"samples_{dataset}_{cell}.png"
         if png.exists():
-            doc.figure(png, f"Samples of each objective's lowest finished seed: {dataset}, {cell.replace('_', ', ')}.")
+            doc.figure(png, f"Samples of each objective's lowest finished seed: {dataset_words(dataset)}, "
+                            f"{words_of_cell(df, cell, group[0].axes)}.")
     problems = missing_runs(df, list(group[0].axes))
     return fid_verdicts(df, setting, list(group[0].axes)), problems
 
@@ -225,9 +245,9 @@ def claims_findings(doc: Document, ring: list[store.Record]) -> None:
         return
     doc.heading("Failure types", 3)
     for runs, df in groups:
-        doc.table(failure_table(df), f"{runs[0].config['dataset']}, setting {runs[0].setting}: runs per failure type "
-                                     "(metrics.ring: collapse, missed-modes, off-modes, too-wide, too-tight; crashed "
-                                     "and diverged runs under their status).")
+        doc.table(failure_table(df), f"{dataset_words(runs[0].config['dataset'])} ({describe_setting(runs[0])}): runs "
+                                     "per failure type (metrics.ring: collapse, missed-modes, off-modes, too-wide, "
+                                     "too-tight; crashed and diverged runs under their status).")
     import data  # the data's dimension, for the noise-dimension finding
     findings = [noise_dim_finding(df, data.get(runs[0].config["dataset"]).x_shape[0],
                                   f"{runs[0].config['dataset']}, setting {runs[0].setting}") for runs, df in groups]
@@ -251,11 +271,11 @@ def build(root: Path, out: Path, formats: Sequence[str], prog: str) -> tuple[Doc
         return None
     formats = tuple(dict.fromkeys([*formats, "png"]))  # the document shows PNGs
     doc = Document(TITLE)
-    body = Document(TITLE)
+    body, appendix = Document(TITLE), Document(TITLE)
     verdicts, gaps = [], []
     ring = [r for r in records if r.sweep == "stability"]
     for runs in by_setting_and_dataset(ring):
-        found, missing = stability_section(body, runs, out, formats)
+        found, missing = stability_section(body, appendix, runs, out, formats)
         verdicts += found
         gaps += [f"{runs[0].config['dataset']}, {runs[0].setting}: {m}" for m in missing]
     if not ring:
@@ -298,6 +318,9 @@ def build(root: Path, out: Path, formats: Sequence[str], prog: str) -> tuple[Doc
     doc.paragraph(f"Statistics: std is the sample standard deviation (ddof 1) over seeds; intervals are 95% Wilson "
                   f"score intervals; in the FID tables, {BOLD_RULE}.")
     doc.blocks += body.blocks
+    if appendix.blocks:
+        doc.heading("Appendix: per-cell tables", 2)
+        doc.blocks += appendix.blocks
     return doc, verdicts
 
 

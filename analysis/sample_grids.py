@@ -35,7 +35,7 @@ from analysis.figures import (
     save_figure,
     scatter_panel,
 )
-from analysis.frames import axis_name, facets, levels, select
+from analysis.frames import axis_name, facets, levels, select, value_words
 
 POINTS = 1_000  # data and samples per panel
 PER_FIGURE = 6  # objectives in one samples_all figure
@@ -105,9 +105,9 @@ def draw_block(fig, sub: pd.DataFrame, entry: str, col: str | None, row: str | N
         cell = select(mine, col, cv, row, rv)
         failed |= _panel(ax, cell.iloc[0] if len(cell) else None, reference, lim)
         if i == 0 and col:
-            ax.set_title(str(cv), fontsize=7, pad=2)
+            ax.set_title(value_words(col, cv), fontsize=7, pad=2)
         if j == 0 and row:
-            _text(ax)(-0.42, 0.5, str(rv), transform=ax.transAxes, ha="right", va="center", fontsize=7)
+            _text(ax)(-0.42, 0.5, value_words(row, rv), transform=ax.transAxes, ha="right", va="center", fontsize=7)
     if col:
         fig.suptitle(axis_name(col), fontsize=7)
     if row:

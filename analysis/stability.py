@@ -16,8 +16,9 @@ or figure. For each group this writes, into ``<setting>/<dataset>/`` beside the 
   mean ± std over all runs;
 - ``figures/samples_<objective>``, ``figures/samples_all``: the paper's sample figure
   (`analysis.sample_grids`);
-- ``figures/heatmap_<metric>``: each metric over the grid on a fixed scale
-  (`analysis.heatmaps`);
+- ``figures/heatmap_<metric>``: each metric over the grid on a fixed scale, every
+  objective side by side, and ``figures/heatmap_<metric>_<objective>``, one objective at
+  single-column width (`analysis.heatmaps`);
 - ``figures/traces/traces_<cell>``: every objective's training trace in that cell, a band
   over seeds (`analysis.traces`).
 - ``figures/over_steps_<dataset>_<cell>``: metrics over training steps, for runs trained
@@ -40,7 +41,16 @@ import store
 from analysis.command import report_command
 from analysis.curves import draw_curves
 from analysis.figures import DEFAULT_FORMATS
-from analysis.frames import axis_name, by_setting_and_dataset, describe_setting, frame, group_dir, read_sweep
+from analysis.frames import (
+    axis_name,
+    by_setting_and_dataset,
+    dataset_words,
+    describe_setting,
+    frame,
+    group_dir,
+    read_sweep,
+    value_words,
+)
 from analysis.heatmaps import draw_heatmaps
 from analysis.sample_grids import draw_sample_grids
 from analysis.stats import mean_std, wilson
@@ -77,7 +87,7 @@ def per_cell(df: pd.DataFrame, axes: Sequence[str]) -> tuple[pd.DataFrame, pd.Da
         for key, g in mine.groupby(list(axes), sort=True) if axes else [((), mine)]:
             key = key if isinstance(key, tuple) else (key,)
             cell = dict(zip(axes, key))
-            row = {"objective": g["label"].iloc[0], **{axis_name(a): v for a, v in cell.items()},
+            row = {"objective": g["label"].iloc[0], **{axis_name(a): value_words(a, v) for a, v in cell.items()},
                    "seeds": seeds_note(len(g), expected)}
             num = {"entry": entry, "objective": g["label"].iloc[0], **cell, "seeds": len(g), "seeds_expected": expected}
             for m in metrics:
@@ -134,22 +144,23 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     tables, figs = ensure_dir(root, out_dir / "tables"), out_dir / "figures"
     store.write_text(tables / "cells.csv", df.drop(columns=["path"]).to_csv(index=False))
     dataset = records[0].config["dataset"]
-    where = f"{dataset}, setting {records[0].setting} ({describe_setting(records[0])})"
+    where = f"{dataset_words(dataset)}; {describe_setting(records[0])}"
+    comment = f"setting {records[0].setting}"  # the directory name: a comment, never the caption
     seeds = ", ".join(map(str, sorted(df["seed"].unique())))
     shown, numbers = per_cell(df, axes)
     write_table(shown, numbers, tables, "per_cell", f"Per cell, mean ± std over seeds {seeds}; {where}. "
-                f"(k/n): only k of n seeds have a value. {SUCCESS_RULE}.", lead=1 + len(axes))
+                f"(k/n): only k of n seeds have a value. {SUCCESS_RULE}.", lead=1 + len(axes), comment=comment)
     shown, numbers = summarise(df, axes)
     caption = (f"Per objective over all {df['cell'].nunique()} cells and seeds {seeds}: success rate with its "
                f"95% Wilson interval; metrics as mean ± std over all runs; {where}. {SUCCESS_RULE}.")
-    markdown = write_table(shown, numbers, tables, "summary", caption)
+    markdown = write_table(shown, numbers, tables, "summary", caption, comment=comment)
     if figures:
         ensure_dir(root, figs / "traces")
         draw_heatmaps(df, axes, figs, formats)
         draw_sample_grids(df, axes, dataset, figs, formats)
         draw_cell_traces(df, figs / "traces", formats)
         draw_curves(records, figs, formats)  # metrics over steps, where runs have them
-    header = f"## {dataset}: {len(df)} runs over {' x '.join(axes) or 'one cell'}\n\n"
+    header = f"## {dataset_words(dataset)}: {len(df)} runs over {' x '.join(map(axis_name, axes)) or 'one cell'}\n\n"
     return header + markdown + f"\nfigures: {figs}\ntables: {tables}"
 
 

@@ -49,9 +49,11 @@ def pm(mean: float, std: float, fmt: str = ".2f", scale: float = 1.0) -> str:
     return m + (f" ± {s}" if has_std else "")
 
 
-def to_markdown(table: pd.DataFrame, caption: str) -> str:
-    """The caption, a blank line, the table (no index)."""
-    return f"{caption}\n\n{table.to_markdown(index=False)}\n"
+def to_markdown(table: pd.DataFrame, caption: str, comment: str = "") -> str:
+    """The caption, a blank line, the table (no index), then ``comment`` as HTML comment
+    lines (unseen when rendered)."""
+    hidden = "".join(f"<!-- {line.replace('--', '- -')} -->\n" for line in comment.splitlines())
+    return f"{caption}\n\n{table.to_markdown(index=False)}\n{hidden}"
 
 
 WIDE_COLUMNS = 6  # a LaTeX table with more columns spans both columns of a two-column paper (table*)
@@ -74,10 +76,10 @@ def to_latex(table: pd.DataFrame, caption: str, label: str, lead: int = 1, comme
 
 def write_table(table: pd.DataFrame, numbers: pd.DataFrame | None, directory: Path, stem: str, caption: str,
                 lead: int = 1, comment: str = "") -> str:
-    """``stem.md``, ``stem.tex`` (from the display ``table``, ``comment`` above it) and
-    ``stem.csv`` (from ``numbers``, when given) under ``directory``, each written atomically;
-    returns the markdown."""
-    markdown = to_markdown(table, caption)
+    """``stem.md``, ``stem.tex`` (from the display ``table``, ``comment`` above each: an HTML
+    comment, ``%`` lines) and ``stem.csv`` (from ``numbers``, when given) under ``directory``,
+    each written atomically; returns the markdown."""
+    markdown = to_markdown(table, caption, comment)
     store.write_text(directory / f"{stem}.md", markdown)
     store.write_text(directory / f"{stem}.tex", to_latex(table, caption, f"tab:{stem}", lead, comment))
     if numbers is not None:

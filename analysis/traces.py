@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ import pandas as pd
 import store
 from analysis.command import check_output_file
 from analysis.figures import DOUBLE_COLUMN, SINGLE_COLUMN, label_log_axis, save_figure
-from analysis.frames import SWEEPS, axis_name, by_setting_and_dataset, frame, group_dir, read_sweep
+from analysis.frames import SWEEPS, by_setting_and_dataset, cell_words, frame, group_dir, read_sweep
 from analysis.process import config_title
 from cli import Parser, clean_exit, fail
 from cli.options import add_options
@@ -100,9 +101,9 @@ def _label(objective: Description, column: str) -> str:
     return _meta(objective, column).get("label", column)
 
 
-def legend_below(ax, offset: float = 0.14) -> None:
-    """The panel's legend ``offset`` axis heights under its axis (diagnostic labels are
-    longer than a panel is wide)."""
+def legend_below(ax, offset: float = 0.3) -> None:
+    """The panel's legend ``offset`` axis heights under its axis, below its "generator step"
+    label (diagnostic labels are longer than a panel is wide)."""
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -offset), fontsize=5.5, handlelength=1.2)
 
 
@@ -114,7 +115,7 @@ def _draw_panel(ax, trace: pd.DataFrame, objective: Description, columns: Sequen
         ax.plot(steps, raw, color=colour, alpha=0.2, lw=0.5)
         ax.plot(steps, moving_average(raw, window), color=colour, lw=1.2, label=_label(objective, col))
     set_y_scale(ax, objective, {c: trace[c].to_numpy(dtype=np.float64) for c in columns})
-    legend_below(ax, 0.3)  # below the "generator step" label
+    legend_below(ax)
     ax.grid(alpha=0.3)
 
 
@@ -177,9 +178,23 @@ def draw_bands(groups: Sequence[tuple[str, Description, Sequence[pd.DataFrame]]]
             set_y_scale(ax, objective, values)
             legend_below(ax)
         ax.set_title(f"{title} ({len(runs)} seed{'s' if len(runs) != 1 else ''})")
+        ax.set_xlabel("generator step")
         ax.grid(alpha=0.3, lw=0.4)
-    fig.supxlabel("generator step" + (f"; {note}" if note else ""), fontsize=6)
+    if note:
+        footer(fig, note)
     return fig
+
+
+FOOTER_SIZE = 6  # points
+
+
+def footer(fig: plt.Figure, text: str) -> None:
+    """``text`` below everything, wrapped to the figure's width, in the space the layout
+    leaves for it (a `supxlabel`: constrained layout makes room, so nothing is clipped and
+    no axis label or legend is covered)."""
+    chars = int(fig.get_figwidth() * 72 / (0.55 * FOOTER_SIZE))  # a 6-pt character is about 3.3 pt wide
+    fig.supxlabel(textwrap.fill(text, chars), fontsize=FOOTER_SIZE, linespacing=1.1)
+    fig.get_layout_engine().set(h_pad=FOOTER_SIZE / 72)  # a clear line between the legends and the footer
 
 
 def draw_cell_traces(df: pd.DataFrame, out_dir: Path, formats: Sequence[str] | None = None,
@@ -199,8 +214,7 @@ def draw_cell_traces(df: pd.DataFrame, out_dir: Path, formats: Sequence[str] | N
         steps = max(len(t) for _, _, ts in groups for t in ts)
         window = max(1, steps // 100)
         seeds = ", ".join(map(str, sorted(in_cell["seed"].unique())))
-        where = ", ".join(f"{axis_name(k)} {v}" for k, v in axes.items())
-        note = (f"{where}; lines: median over seeds {seeds}, bands: their range; "
+        note = (f"{cell_words(axes) or 'one cell'}; lines: median over seeds {seeds}, bands: their range; "
                 + (f"moving average over {window} steps" if window > 1 else "no smoothing"))
         out_dir.mkdir(parents=True, exist_ok=True)
         written.append(save_figure(draw_bands(groups, window, note), out_dir / f"traces_{cell}", formats))

@@ -119,28 +119,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def draw_figures(outcome: RunOutcome, dataset: Any, curves: pd.DataFrame | None, folder: Path) -> None:
-    """A single run's figures, drawn into its record's ``folder`` (`sweeps.worker.Figures`):
-    samples.png (toy data), trace.png, process.png when snapshots were taken and
-    metrics_over_steps.png with ``--eval-every``. A figure that fails to draw is reported,
-    never allowed to lose the trained run."""
+    """A single run's figures, drawn into its record's ``folder`` (`sweeps.worker.Figures`)
+    as PNG and PDF: samples (toy data), trace, process when snapshots were taken and
+    metrics_over_steps with ``--eval-every``; titled by the objective's display name and the
+    data set's name in words. A figure that fails to draw is reported, never allowed to lose
+    the trained run."""
     import objectives
     import store
     from analysis.curves import save_curves
-    from analysis.figures import save_scatter
+    from analysis.figures import DEFAULT_FORMATS, save_scatter
     from analysis.process import config_title, save_process
     from analysis.traces import write_traces
     from metrics.ring import reference_samples
     cfg = outcome.config
-    title = config_title(cfg.to_dict())
+    described = objectives.get(cfg.model).describe()
+    title = config_title(cfg.to_dict(), described["display_name"])
     try:
         if dataset.kind == "toy":
             ref = reference_samples(dataset, cfg.seed, 2_000)
-            save_scatter(folder / "samples.png", ref, outcome.samples, f"{title}, step {cfg.steps}")
-        write_traces([(title, store.load_trace(folder), objectives.get(cfg.model).describe())], folder / "trace.png")
+            save_scatter(folder / "samples.png", ref, outcome.samples, f"{title}, step {cfg.steps}", DEFAULT_FORMATS)
+        write_traces([(title, store.load_trace(folder), described)], folder / "trace.png", formats=DEFAULT_FORMATS)
         if outcome.snapshots:
-            save_process(folder, folder / "process.png", snaps=outcome.snapshots, title=title)
+            save_process(folder, folder / "process.png", snaps=outcome.snapshots, title=title, formats=DEFAULT_FORMATS)
         if curves is not None and len(curves):
-            save_curves([(title, curves)], folder / "metrics_over_steps.png")
+            save_curves([(title, curves)], folder / "metrics_over_steps.png", formats=DEFAULT_FORMATS)
     except Exception as err:  # noqa: BLE001 - the record matters more than its pictures
         print(f"warning: could not draw a figure: {type(err).__name__}: {err}", file=sys.stderr)
 

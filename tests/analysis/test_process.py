@@ -168,6 +168,8 @@ def test_train_cli_writes_trace_and_process_figures(tmp_path, model, sets, df):
     out, = store.record_dirs(tmp_path / "run")
     assert_png(out / "trace.png")
     assert_png(out / "process.png")
+    for name in ("samples", "trace", "process"):  # a PDF for the paper beside each PNG
+        assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
     snaps = store.load_snapshots(out)
     assert snaps["steps"].tolist() == [0, 10, 30]
     assert ("features_data" in snaps) == (df is not None)

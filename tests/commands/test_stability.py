@@ -183,7 +183,7 @@ def test_changed_settings_train_again_and_report_the_new_configuration(tmp_path,
     assert stability.main([*cell, "--steps", "300", "--set", "lr=5e-4"]) == 0
     captured = capsys.readouterr()
     assert "1 cells (0 already finished)" in captured.err
-    assert "steps 300, batch 200" in captured.out and "steps 40" not in captured.out
+    assert "300 generator steps, batch size 200" in captured.out and "40 generator steps" not in captured.out
     records = {r.config["steps"]: r for r in map(store.read, cell_dirs(tmp_path))}
     assert sorted(records) == [40, 300]
     new = records[300]
@@ -194,7 +194,8 @@ def test_changed_settings_train_again_and_report_the_new_configuration(tmp_path,
     assert "1 cells (1 already finished)" in capsys.readouterr().err
     assert rebuild([str(tmp_path), "--no-figures"]) == 0
     tables = capsys.readouterr().out
-    assert tables.count("## ring2d") == 2 and "steps 40, batch 64" in tables and "steps 300, batch 200" in tables
+    assert tables.count("## 2-D ring") == 2 and "40 generator steps, batch size 64" in tables
+    assert "300 generator steps, batch size 200" in tables
 
 
 def test_on_gpus_a_stack_holds_a_whole_grid_and_one_process_trains_them(tmp_path):

@@ -208,7 +208,8 @@ def test_smoke_table_end_to_end(tmp_path, feature_cache, capsys):
     assert main(changed) == 0
     captured = capsys.readouterr()
     assert "1 runs (0 already finished)" in captured.err
-    assert "Setting: noise_dim 128, width 8, depth 2, steps 4, batch 64" in captured.out  # in words
+    assert "Setting: 4 generator steps, batch size 64, 300 samples, noise dimension 128, generator width 8, " \
+        "generator depth 2" in captured.out  # in words
     assert "steps 3," not in captured.out
     new, = (out / "fid").glob("steps4_*/mnist5k/gram_*/arch=dcgan/seed0")
     tex = next((out / "fid").glob("steps4_*/tables/fid.tex")).read_text()

@@ -38,6 +38,6 @@ grep -E "cells \(|trained" "$OUT/sweep.txt" | tail -5 | tee -a "$OUT/steps.txt"
 rm -rf "$OUT/sweep"  # 480 records: the wall time is the measurement
 
 log "optional: graph replay vs eager, every objective (float64)"
-timeout 60 python3 -m pytest -q -p no:cacheprovider tests/engine/test_graphs.py > "$OUT/test_graphs.txt" 2>&1
+timeout 60 python3 -m pytest -q -p no:cacheprovider tests/3_engine/test_graphs.py > "$OUT/test_graphs.txt" 2>&1
 tail -3 "$OUT/test_graphs.txt" | tee -a "$OUT/steps.txt"
 log done

@@ -4,7 +4,7 @@
     check_objective(MyObjective)        # or a registered name; raises AssertionError
 
 Like scikit-learn's ``check_estimator``: an external package runs the same checks on its
-own objective as this repository runs on the built-ins (``tests/objectives/test_contract.py``).
+own objective as this repository runs on the built-ins (``tests/2_objectives/test_contract.py``).
 Each check trains a stack of two tiny runs through the real `engine.trainer.Trainer`, on
 toy data (``ring2d``) or on a tiny synthetic image set (`IMAGE_DATASET`), and asserts:
 

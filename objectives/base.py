@@ -84,7 +84,7 @@ def draws_by_counter(device: torch.device, seeds: Sequence[int], role: str,
 
 # The CPU's fused Adam rounds an element differently in its vector body and its scalar tail,
 # so a run's update would depend on where its slice falls in a stacked tensor (a stack would
-# no longer equal its runs alone; tests/objectives/test_optim.py); the per-tensor ops are exact there.
+# no longer equal its runs alone; tests/2_objectives/test_optim.py); the per-tensor ops are exact there.
 POSITION_DEPENDENT_FUSED = ("cpu",)
 
 

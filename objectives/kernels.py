@@ -15,7 +15,7 @@ bandwidth, and its backward is written out in closed form (`GaussianGram`) inste
 being traced through a dozen elementwise ops; linear solves go through a Cholesky factor
 whose backward is one more triangular solve (`spd_solve`). Objectives that need both the
 MMD and the density ratio on the same points build the Gram blocks once and call the
-``*_from_blocks`` variants. ``tests/objectives/test_kernels.py`` holds all of this to plain autograd
+``*_from_blocks`` variants. ``tests/2_objectives/test_kernels.py`` holds all of this to plain autograd
 and to closed forms.
 """
 from __future__ import annotations

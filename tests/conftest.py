@@ -1,13 +1,14 @@
 """Shared test settings: small thread counts so the suite behaves on a 2-core CI machine.
 
-The tests are grouped by the floor of the house they cover, one folder each, lowest first:
-``core/`` (random streams, files), ``data_models/`` (data sets, networks), ``objectives/``
-(kernel math, each objective against its authors' formulas, the contract), ``engine/``
-(graphs, precision, EMA), ``metrics_store/`` (ring and image metrics, the catalog, records,
-checkpoints), ``cli/`` (the option table), ``analysis/`` (tables, figures, claims) and
-``commands/`` (whole commands, run in-process or as processes: sweeps, resuming, safety);
-``test_layers.py`` guards the import direction between them. Everything under
-``commands/`` is marked ``slow``: ``uv run pytest -m "not slow"`` runs the other floors in
+The tests are grouped by the floor of the house they cover, one folder each, numbered from
+the ground up (the numbers also keep the folders from shadowing the packages they test):
+``0_core/`` (random streams, files), ``1_data_models/`` (data sets, networks),
+``2_objectives/`` (kernel math, each objective against its authors' formulas, the contract),
+``3_engine/`` (graphs, precision, EMA), ``4_metrics_store/`` (ring and image metrics, the
+catalog, records, checkpoints), ``5_cli/`` (the option table), ``6_analysis/`` (tables,
+figures, claims) and ``7_commands/`` (whole commands, run in-process or as processes:
+sweeps, resuming, safety); ``test_layers.py`` guards the import direction between them.
+Everything under ``7_commands/`` is marked ``slow``: ``uv run pytest -m "not slow"`` runs the other floors in
 about a minute; ``uv run pytest`` (CI, the README) runs everything."""
 import os
 import sys
@@ -17,7 +18,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SLOW = ROOT / "tests" / "commands"
+SLOW = ROOT / "tests" / "7_commands"
 torch.set_num_threads(1)
 
 

@@ -149,7 +149,7 @@ def test_repeated_data_points_give_the_pseudo_inverse_estimate():
 
 def test_each_form_trains_on_each_kind_of_data():
     """The forms the defaults do not select: GRAMFlow's on rings, Julia's on images, under
-    every contract check (tests/objectives/test_contract.py covers the defaults: Julia on rings,
+    every contract check (tests/2_objectives/test_contract.py covers the defaults: Julia on rings,
     GRAMFlow on images)."""
     class SwappedForms(GRAMNet):
         name = "gram-swapped-forms"

@@ -1,5 +1,5 @@
 """WGAN-GP specifics the generic contract cannot see: the penalty's value and gradient, and
-the paper's settings. (Steps, resuming, seeds and stacking are in tests/objectives/test_contract.py.)"""
+the paper's settings. (Steps, resuming, seeds and stacking are in tests/2_objectives/test_contract.py.)"""
 import torch
 
 from objectives.wgangp import WGANGP

@@ -418,8 +418,8 @@ def load_snapshots(path: Path) -> dict[str, np.ndarray]:
 
 def load_curves(path: Path) -> pd.DataFrame | None:
     """A record's metrics over training steps (one row per evaluated step), or None when
-    it was trained without ``--eval-every``; `DamagedRecord` unless it is a UTF-8 table of
-    numbers with a step column."""
+    it was trained without ``--eval-every``; `DamagedRecord` unless it is a UTF-8 table with
+    a step column of numbers."""
     file = Path(path) / CURVES_FILE
     return _read_table(file) if file.exists() else None
 
@@ -452,13 +452,18 @@ def _numbers(name: str, array: Any, samples: bool = False) -> np.ndarray:
     return array
 
 
+NUMBERS_ONLY = (TRACE_FILE,)  # tables of numbers alone; the others (metrics over steps) may hold words too
+
+
 def _read_table(file: Path) -> pd.DataFrame:
-    """A UTF-8 CSV table of numbers with a ``step`` column, or `DamagedRecord`."""
+    """A UTF-8 CSV table with a ``step`` column of numbers (every column, for `NUMBERS_ONLY`
+    tables), or `DamagedRecord`."""
     with _reading(file.name):
         table = pd.read_csv(file, encoding="utf-8")
     if "step" not in table.columns:
         raise DamagedRecord(f"{file.name} has no step column")
-    text = [str(c) for c in table.columns if len(table) and not _numeric(table[c])]
+    checked = table.columns if file.name in NUMBERS_ONLY else ["step"]
+    text = [str(c) for c in checked if len(table) and not _numeric(table[c])]
     if text:
         raise DamagedRecord(f"{file.name} holds values that are not numbers (column {text[0][:40]!r})")
     return table
@@ -481,7 +486,8 @@ def _npy_dtype(name: str, f: Any) -> None:
 def check_content(path: Path, names: Iterable[str]) -> None:
     """`DamagedRecord` (one line) when a data file of the record at ``path`` holds what its
     readers cannot use though its checksum holds: arrays of objects or of no numbers, an
-    archive that is none, a table that is not UTF-8 numbers with a step column. Reads the
+    archive that is none, a table that is not UTF-8 or has no step column of numbers (a trace:
+    a column of anything but numbers). Reads the
     tables and the arrays' headers, not the arrays."""
     for name in names:
         file = Path(path) / name

@@ -227,6 +227,8 @@ MALFORMED = {  # case: (how, what the one line says)
     "trace of words": (replace_file("trace.csv", b"step,loss_g\n0,lots\n"), "trace.csv holds values that are not"),
     "snapshots not a zip": (replace_file("snapshots.npz", b"PK but not a zip"), "snapshots.npz cannot be read (not an"),
     "curves without steps": (replace_file("metrics_over_steps.csv", b"mmd2\n0.5\n"), "has no step column"),
+    "curves of word steps": (replace_file("metrics_over_steps.csv", b"step,mmd2\nlate,0.5\n"),
+                             "metrics_over_steps.csv holds values that are not numbers (column 'step')"),
     "missing config fields": (lambda run: edit_record(run, lambda d: d["config"].pop("steps")),
                               "lacks fields or has them of the wrong type (steps)"),
     "empty axes": (lambda run: edit_record(run, lambda d: d.update(axes={})), "lies outside the folder of the setting"),

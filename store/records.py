@@ -21,7 +21,7 @@ finished (`state`) and readers skip them with a message (`scan`); so are records
 files pass their checksums but hold what readers cannot use (object arrays, a table that is
 not UTF-8 numbers, an archive that is none: `check_content`, and the loaders raise
 `DamagedRecord` on them), or that lie outside the setting folder their content names (an
-edited grid cell or configuration). Everything is first
+edited grid cell or configuration: `scan` and `state`). Everything is first
 written to a hidden temporary sibling and moved into place (`core.files.atomic_path`).
 
 A finished record (status ok or diverged) is never replaced by a crash record: `write`
@@ -311,9 +311,6 @@ def read(path: Path, verify: bool = True) -> Record:
     _check_fields(record)
     if record.key != config_key(record.config):
         raise DamagedRecord("its key does not match its configuration")
-    if record.sweep != SINGLE_RUN and not missing_fields(record.config) and record.setting not in path.parts[:-1]:
-        raise DamagedRecord(f"it lies outside the folder of the setting its content names ({record.setting}): its "
-                            "grid cell or configuration was edited")
     if verify:
         for name, expected in record.files.items():
             file = path / name
@@ -354,9 +351,21 @@ def state(path: Path, key: str) -> str:
         return f"damaged: {err}"
     if missing := missing_fields(record.config):
         return f"damaged: its configuration lacks fields or has them of the wrong type ({', '.join(missing)})"
+    if misplaced := _misplaced(record):
+        return f"damaged: {misplaced}"
     if record.key != key:
         return "replaced"
     return "finished" if record.finished else "crashed"
+
+
+def _misplaced(record: Record) -> str | None:
+    """Why a sweep's record does not lie in the folder of the setting its content names
+    (`store.layout.sweep_dir`), e.g. its grid cell was emptied or its configuration edited,
+    so no reader can find its setting; None when it does (or is a single run's)."""
+    if record.sweep == SINGLE_RUN or missing_fields(record.config) or record.setting in record.path.parts[:-1]:
+        return None
+    return (f"it lies outside the folder of the setting its content names ({record.setting}): its grid cell or "
+            "configuration was edited")
 
 
 def record_dirs(root: Path) -> Iterator[Path]:
@@ -367,15 +376,21 @@ def record_dirs(root: Path) -> Iterator[Path]:
 
 
 def scan(root: Path, verify: bool = True) -> tuple[list[Record], list[tuple[Path, str]]]:
-    """Every readable record below ``root``, and ``(path, why)`` for each one that is not."""
+    """Every readable record below ``root``, and ``(path, why)`` for each one that is not
+    (damaged, or outside the setting folder its content names)."""
     records, problems = [], []
     for path in record_dirs(root):
         try:
-            records.append(read(path, verify))
+            record = read(path, verify)
         except DamagedRecord as err:
             problems.append((path, str(err)))
+            continue
         except FileNotFoundError:  # removed while scanning (a concurrent writer)
-            pass
+            continue
+        if misplaced := _misplaced(record):
+            problems.append((path, misplaced))
+        else:
+            records.append(record)
     return records, problems
 
 

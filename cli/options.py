@@ -11,6 +11,7 @@ failed check is one line and exit code 2 through `Parser.error`. ``--plugin`` is
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 from cli import MAX_PARALLEL, Parser, UsageError, parse_value
 from core import paper
+from core.limits import LIMITS
 from objectives import BUILTINS
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -96,6 +98,31 @@ def at_least(minimum: float, maximum: float | None = None) -> Callable[[Any], st
             return f"must be {bound}, got {value:g}"
         return None
     return check
+
+
+def at_most(field: str) -> Callable[[Any], str | None]:
+    """A positive integer up to the run configuration's bound of ``field`` (`core.limits`),
+    said as `engine.RunConfig` says it."""
+    limit = LIMITS[field]
+
+    def check(value: int) -> str | None:
+        if value < 1:
+            return f"must be a positive integer, got {value}"
+        return f"must be at most {limit:,}, got {value:,}" if value > limit else None
+    return check
+
+
+PATH_MAX = 4_096  # bytes of a path on Linux, its terminating NUL included
+OUT_ROOM = 512  # what commands add below --out (sweep, setting, data set, entry, cell, seed, temporary name)
+
+
+def path_room(value: Path) -> str | None:
+    """A folder whose absolute path leaves `OUT_ROOM` bytes for what is written below it."""
+    length = len(os.fsencode(os.path.abspath(value)))
+    if length > PATH_MAX - OUT_ROOM:
+        return (f"is too long ({length:,} bytes; at most {PATH_MAX - OUT_ROOM:,}, so that what is written below it "
+                f"fits the {PATH_MAX:,} bytes of a path)")
+    return None
 
 
 def not_empty(value: list[Any]) -> str | None:
@@ -202,7 +229,7 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
            check=at_least(1), shown=f"{paper.RING_STEPS:,}, the paper's"),
     Option(("--batch",), "batch size, real and generated (default {default})", int, check=at_least(1),
            shown=f"{paper.RING_BATCH}, the paper's"),
-    Option(("--samples",), "samples drawn and scored per run (default {default})", int, check=at_least(1),
+    Option(("--samples",), "samples drawn and scored per run (default {default})", int, check=at_most("n_samples"),
            shown=f"{paper.SAMPLES:,}"),
     Option(("--noise",), "noise distribution (default {default})", shown="normal",
            argparse={"choices": ["normal", "uniform"]}),
@@ -253,7 +280,7 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
     Option(("--eval-every",), "score a fixed-noise sample every this many steps, at step 0 and at the end; stored "
            "as metrics_over_steps.csv in each record (default {default} = never)", int, 0, at_least(0), group=LONG),
     Option(("--eval-samples",), "samples per run in each evaluation during training (default {default})", int,
-           2_000, at_least(1), group=LONG),
+           2_000, at_most("n_samples"), group=LONG),
     Option(("--tensorboard",), "write TensorBoard event files per run (diagnostics, metrics, sample figures); "
            "kept in each record's tensorboard/ folder (watch: tensorboard --logdir OUT)", group=LONG,
            argparse={"action": "store_true"}),
@@ -277,7 +304,7 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
     Option(("--cache-dir",), "feature extractor and real-feature cache (default {default})", Path, group=FEATURES),
     # output
     Option(("results",), "results root, a sweep's directory, or one setting's directory", Path),
-    Option(("--out",), "where the output goes (default {default})", Path),
+    Option(("--out",), "where the output goes (default {default})", Path, check=path_room),
     Option(("--force",), "train again what already has a record", argparse={"action": "store_true"}),
     Option(("--no-figures",), "tables only: skip the figures", argparse={"action": "store_true"}),
     Option(("--format",), "figure formats, a comma list of " + ", ".join(FIGURE_FORMATS) + " (default {default}: "

@@ -251,7 +251,13 @@ def _is_stale(tmp: Path) -> bool:
             return True
     except FileNotFoundError:  # its writer has just renamed it
         return False
-    host, _, pid = tmp.name[len(TMP_PREFIX):].partition("-")[0].partition(".")
+    return ended(tmp.name[len(TMP_PREFIX):].partition("-")[0])
+
+
+def ended(writer: str) -> bool:
+    """Whether the writer named ``writer`` (`owner`: ``<host>.<pid>``) was a process of this
+    host that has ended (False for a running one, another host's, or a malformed name)."""
+    host, _, pid = writer.partition(".")
     if host != HOST or not pid.isdigit():
         return False
     try:

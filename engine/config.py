@@ -29,6 +29,7 @@ import data
 import objectives
 from core import paper
 from core.files import config_key, file_digest
+from core.limits import LIMITS  # upper bounds of the sizes, which every command checks
 from engine.ema import check_decay
 from models import ARCHITECTURES
 
@@ -39,11 +40,6 @@ LAYER_DTYPES = ("float32", "bfloat16")
 # the device kind a run trains on: CUDA's random generators draw other numbers than the CPU's,
 # so the same configuration trained on each gives different (equally valid) runs
 DEVICE_KINDS = ("cpu", "cuda")
-# Upper bounds of the sizes, the one place every command checks them: far beyond any
-# experiment here (the paper: width <= 200, 10,500 steps, 10,000 samples), so they only
-# catch a typo (an extra zero or three) before it fills the memory or runs for a year.
-LIMITS = {"noise_dim": 4_096, "width": 4_096, "depth": 64, "steps": 10_000_000, "batch": 65_536,
-          "n_samples": 1_000_000}
 MAX_SEED = 2**32 - 1
 MAX_STACK = 1_024  # runs trained as one batched model
 

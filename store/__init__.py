@@ -10,7 +10,16 @@ Every public name is importable from ``store`` itself.
 """
 from core.files import clean_partial, write_text
 from store.checkpoints import DamagedCheckpoint, load_checkpoint, remove_checkpoint, save_checkpoint
-from store.layout import cell_label, dataset_dir, live_dir, setting_dir, setting_dir_of, stack_checkpoint, sweep_dir
+from store.layout import (
+                          cell_label,
+                          claim_live_dir,
+                          dataset_dir,
+                          live_dir,
+                          setting_dir,
+                          setting_dir_of,
+                          stack_checkpoint,
+                          sweep_dir,
+)
 from store.outputs import check_names, ensure_writable
 from store.provenance import Source, adopt, provenance, source
 from store.records import (
@@ -31,7 +40,7 @@ from store.records import (
 )
 
 __all__ = ["FORMAT", "DamagedCheckpoint", "DamagedRecord", "FinishedRecordStands", "Record", "cell_label",
-           "check_names", "clean_partial", "dataset_dir", "ensure_writable", "live_dir",
+           "check_names", "claim_live_dir", "clean_partial", "dataset_dir", "ensure_writable", "live_dir",
            "load_checkpoint", "load_curves", "load_samples", "load_snapshots", "load_trace", "provenance", "read",
            "record_dirs", "remove_checkpoint", "save_checkpoint", "scan", "setting_dir",
            "setting_dir_of", "stack_checkpoint", "Source", "adopt", "source", "state", "sweep_dir", "update", "write",

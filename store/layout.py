@@ -17,17 +17,19 @@ own records, and tables group records by setting and entry (`store.records.Recor
 While a stack trains, two kinds of files live outside the records: its checkpoint
 (`stack_checkpoint`: ``<setting>/.checkpoints/<hash of the members' keys>.pt``, a single
 run's too) and
-each run's live TensorBoard folder (`live_dir`: a hidden ``.live-seed<k>`` sibling of the
-record), which `store.records.write` copies into the record as ``tensorboard/``.
+each run's live TensorBoard folder (`live_dir`: a hidden ``.live-<host>.<pid>-seed<k>`` sibling
+of the record, one per process), which `store.records.write` copies into the record as
+``tensorboard/``.
 """
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.files import config_key
+from core.files import config_key, ended, owner
 
 if TYPE_CHECKING:
     from store.records import Record
@@ -123,6 +125,25 @@ def stack_checkpoint(record: Path, members: Sequence[str]) -> Path:
 
 
 def live_dir(record: Path) -> Path:
-    """Where a run's TensorBoard event files grow while it trains (a hidden sibling of its
-    record; `store.records.write` copies it into the record as ``tensorboard/``)."""
-    return Path(record).parent / f"{LIVE_PREFIX}{Path(record).name}"
+    """Where this process's TensorBoard event files of a run grow while it trains: a hidden
+    sibling of its record named after the process, ``.live-<host>.<pid>-<name>``
+    (`core.files.owner`), so two processes training into one root never share or remove
+    each other's (`store.records.write` copies it into the record as ``tensorboard/``)."""
+    return Path(record).parent / f"{LIVE_PREFIX}{owner()}-{Path(record).name}"
+
+
+def claim_live_dir(record: Path) -> Path:
+    """`live_dir` of ``record``, after taking over the live folder that an ended process of
+    this host left for the same record (the newest, so a killed run that resumes from its
+    checkpoint goes on with its view) and removing that process's others. Live folders of
+    running processes are never touched."""
+    mine, name = live_dir(record), Path(record).name
+    found = [p for p in Path(record).parent.glob(f"{LIVE_PREFIX}*-{name}")
+             if p != mine and p.name[len(LIVE_PREFIX):-len(name) - 1].count(".") == 1]
+    dead = sorted((p for p in found if ended(p.name[len(LIVE_PREFIX):-len(name) - 1])),
+                  key=lambda p: p.stat().st_mtime)
+    if dead and not mine.exists():
+        dead.pop().rename(mine)
+    for p in dead:
+        shutil.rmtree(p, ignore_errors=True)
+    return mine

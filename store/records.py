@@ -17,7 +17,11 @@ A record is a directory, written atomically (it exists complete or not at all)::
 
 A record's identity is the hash of its complete configuration (`engine.config.config_key`);
 where sweeps keep it is `store.layout`. Records of an older format are never taken as
-finished (`state`) and readers skip them with a message (`scan`). Everything is first
+finished (`state`) and readers skip them with a message (`scan`); so are records whose
+files pass their checksums but hold what readers cannot use (object arrays, a table that is
+not UTF-8 numbers, an archive that is none: `check_content`, and the loaders raise
+`DamagedRecord` on them), or that lie outside the setting folder their content names (an
+edited grid cell or configuration: `scan` and `state`). Everything is first
 written to a hidden temporary sibling and moved into place (`core.files.atomic_path`).
 
 A finished record (status ok or diverged) is never replaced by a crash record: `write`
@@ -28,12 +32,15 @@ lose a finished run.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
 import os
+import pickle
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from core.files import TMP_PREFIX, atomic_path, config_key, file_digest, file_lock, tmp_sibling
-from store.layout import cell_label, entry_id, layout_problem, setting_id
+from store.layout import cell_label, entry_id, layout_problem, missing_fields, setting_id
 
 FORMAT = 2  # bump when the layout or the meaning of a field changes
 RECORD_FILE = "record.json"
@@ -55,6 +62,7 @@ SNAPSHOTS_FILE = "snapshots.npz"
 CURVES_FILE = "metrics_over_steps.csv"
 TENSORBOARD_DIR = "tensorboard"
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+SINGLE_RUN = "train"  # the sweep of a single run (`sweeps.train`); every other sweep's records lie in setting folders
 FINISHED = ("ok", "diverged")  # statuses that count as done; "crashed" records are retried
 
 
@@ -72,7 +80,7 @@ class Record:
 
     config: dict[str, Any]
     status: str  # "ok", "diverged" or "crashed"
-    sweep: str = "train"  # which command made it: "train", "stability", "fid", ...
+    sweep: str = SINGLE_RUN  # which command made it: "train", "stability", "fid", ...
     axes: dict[str, Any] = field(default_factory=dict)  # the grid cell (empty for a single run)
     reason: str | None = None
     diverged_at: int | None = None
@@ -160,31 +168,55 @@ def write(path: Path, record: Record, *, samples: np.ndarray | None = None, imag
     place; ``extra(tmp_dir)`` may add more (figures). Returns the record as stored."""
     path = Path(path)
     with atomic_path(path, directory=True, place=_placer(record)) as tmp:
-        for suffix, floats, uint8 in (("", samples, images), (EMA_SUFFIX, samples_ema, images_ema)):
-            if floats is not None:
-                np.save(tmp / _ema_name(SAMPLES_FILE, suffix), np.asarray(floats, dtype=np.float32))
-            if uint8 is not None:
-                np.savez_compressed(tmp / _ema_name(IMAGES_FILE, suffix), images=np.asarray(uint8, dtype=np.uint8))
-        if trace is not None:
-            trace.to_csv(tmp / TRACE_FILE, index_label="step")
-        if generator is not None:
-            import torch  # only where a generator is saved: reading records needs no torch
-            torch.save(generator, tmp / GENERATOR_FILE)
-        if snapshots:
-            np.savez_compressed(tmp / SNAPSHOTS_FILE, **snapshots)
-        if curves is not None:
-            curves.to_csv(tmp / CURVES_FILE, index=False)
-        if tensorboard is not None and Path(tensorboard).is_dir():
-            shutil.copytree(tensorboard, tmp / TENSORBOARD_DIR)
-        if extra is not None:
-            extra(tmp)
-        record.files = {p.name: _digest(p) for p in sorted(tmp.iterdir())
-                        if p.is_file() and p.suffix not in FIGURE_SUFFIXES}
-        (tmp / RECORD_FILE).write_text(json.dumps(record.to_json(), indent=2))
+        try:
+            for suffix, floats, uint8 in (("", samples, images), (EMA_SUFFIX, samples_ema, images_ema)):
+                if floats is not None:
+                    np.save(tmp / _ema_name(SAMPLES_FILE, suffix), np.asarray(floats, dtype=np.float32))
+                if uint8 is not None:
+                    np.savez_compressed(tmp / _ema_name(IMAGES_FILE, suffix), images=np.asarray(uint8, dtype=np.uint8))
+            if trace is not None:
+                trace.to_csv(tmp / TRACE_FILE, index_label="step")
+            if generator is not None:
+                import torch  # only where a generator is saved: reading records needs no torch
+                torch.save(generator, tmp / GENERATOR_FILE)
+            if snapshots:
+                np.savez_compressed(tmp / SNAPSHOTS_FILE, **snapshots)
+            if curves is not None:
+                curves.to_csv(tmp / CURVES_FILE, index=False)
+            if tensorboard is not None and Path(tensorboard).is_dir():
+                shutil.copytree(tensorboard, tmp / TENSORBOARD_DIR)
+            if extra is not None:
+                extra(tmp)
+            record.files = {p.name: _digest(p) for p in sorted(tmp.iterdir())
+                            if p.is_file() and p.suffix not in FIGURE_SUFFIXES}
+            (tmp / RECORD_FILE).write_text(json.dumps(record.to_json(), indent=2))
+        except Exception as err:  # noqa: BLE001 - re-raised, as a full disk where the writer did not say so
+            full = _unsaid_full_disk(err, tmp, path)
+            if full is None:
+                raise
+            raise full from err
     if tensorboard is not None:
         shutil.rmtree(tensorboard, ignore_errors=True)
     record.path = path
     return record
+
+
+FULL_BELOW = 1 << 20  # bytes left on a file system that a failed write takes for a full disk
+
+
+def _unsaid_full_disk(err: Exception, tmp: Path, path: Path) -> OSError | None:
+    """An ``ENOSPC`` error naming ``path`` for a write into ``tmp`` that failed without saying
+    why (numpy's short writes, ``OSError: 20000 requested and 14304 written``; torch's stream
+    writer, a ``RuntimeError``) on a file system with (almost) no space left; None otherwise."""
+    if isinstance(err, OSError) and err.errno is not None:
+        return None
+    try:
+        free = os.statvfs(tmp)
+    except OSError:
+        return None
+    if free.f_bavail * free.f_frsize >= FULL_BELOW:
+        return None
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def update(path: Path, **fields: Any) -> Record:
@@ -256,7 +288,8 @@ def _move_into_place(tmp: Path, path: Path, attempts: int = 20) -> None:
 def read(path: Path, verify: bool = True) -> Record:
     """The record in directory ``path``. Raises ``FileNotFoundError`` when there is none and
     `DamagedRecord` when it is unreadable, of another format, or (with ``verify``) one of its
-    data files is missing or differs from the size and checksum the record stored."""
+    data files is missing, differs from the size and checksum the record stored, or holds
+    what readers cannot use (`check_content`)."""
     path = Path(path)
     try:
         raw = (path / RECORD_FILE).read_bytes()
@@ -285,6 +318,7 @@ def read(path: Path, verify: bool = True) -> Record:
                 raise DamagedRecord(f"{name} is missing")
             if file.stat().st_size != expected["bytes"] or _digest(file) != expected:
                 raise DamagedRecord(f"{name} differs from what was written (size or checksum)")
+        check_content(path, record.files)
     return record
 
 
@@ -306,16 +340,32 @@ def _check_fields(record: Record) -> None:
 def state(path: Path, key: str) -> str:
     """What a sweep should do about the record that should be at ``path`` with ``key``:
     ``"finished"`` (skip), ``"missing"`` or ``"crashed"`` (train), ``"replaced"`` (a record
-    of another configuration is there: train), or ``"damaged: <why>"`` (train)."""
+    of another configuration is there: train), or ``"damaged: <why>"`` (train): unreadable,
+    a data file differing from its checksum or holding what readers cannot use, or a
+    configuration without the fields tables and folders are named by."""
     try:
         record = read(path)
     except FileNotFoundError:
         return "missing"
     except DamagedRecord as err:
         return f"damaged: {err}"
+    if missing := missing_fields(record.config):
+        return f"damaged: its configuration lacks fields or has them of the wrong type ({', '.join(missing)})"
+    if misplaced := _misplaced(record):
+        return f"damaged: {misplaced}"
     if record.key != key:
         return "replaced"
     return "finished" if record.finished else "crashed"
+
+
+def _misplaced(record: Record) -> str | None:
+    """Why a sweep's record does not lie in the folder of the setting its content names
+    (`store.layout.sweep_dir`), e.g. its grid cell was emptied or its configuration edited,
+    so no reader can find its setting; None when it does (or is a single run's)."""
+    if record.sweep == SINGLE_RUN or missing_fields(record.config) or record.setting in record.path.parts[:-1]:
+        return None
+    return (f"it lies outside the folder of the setting its content names ({record.setting}): its grid cell or "
+            "configuration was edited")
 
 
 def record_dirs(root: Path) -> Iterator[Path]:
@@ -326,15 +376,21 @@ def record_dirs(root: Path) -> Iterator[Path]:
 
 
 def scan(root: Path, verify: bool = True) -> tuple[list[Record], list[tuple[Path, str]]]:
-    """Every readable record below ``root``, and ``(path, why)`` for each one that is not."""
+    """Every readable record below ``root``, and ``(path, why)`` for each one that is not
+    (damaged, or outside the setting folder its content names)."""
     records, problems = [], []
     for path in record_dirs(root):
         try:
-            records.append(read(path, verify))
+            record = read(path, verify)
         except DamagedRecord as err:
             problems.append((path, str(err)))
+            continue
         except FileNotFoundError:  # removed while scanning (a concurrent writer)
-            pass
+            continue
+        if misplaced := _misplaced(record):
+            problems.append((path, misplaced))
+        else:
+            records.append(record)
     return records, problems
 
 
@@ -346,30 +402,119 @@ def _ema_name(name: str, suffix: str) -> str:
 
 def load_samples(path: Path, ema: bool = False) -> np.ndarray:
     """A record's final samples: float ``(n, *x_shape)``, or uint8 images ``(n, C, H, W)``;
-    with ``ema``, its EMA generator's (`engine.ema`)."""
+    with ``ema``, its EMA generator's (`engine.ema`). `DamagedRecord` when the file holds
+    anything else (object arrays, no array)."""
     path, suffix = Path(path), EMA_SUFFIX if ema else ""
-    if (path / _ema_name(SAMPLES_FILE, suffix)).exists():
-        return np.load(path / _ema_name(SAMPLES_FILE, suffix))
-    with np.load(path / _ema_name(IMAGES_FILE, suffix)) as f:
-        return f["images"]
+    floats, uint8 = path / _ema_name(SAMPLES_FILE, suffix), path / _ema_name(IMAGES_FILE, suffix)
+    if floats.exists():
+        with _reading(floats.name):
+            return _numbers(floats.name, np.load(floats, allow_pickle=False), samples=True)
+    with _reading(uint8.name), np.load(uint8, allow_pickle=False) as f:
+        return _numbers(uint8.name, f["images"], samples=True)
 
 
 def load_trace(path: Path) -> pd.DataFrame:
-    """A record's per-step diagnostics, indexed by step."""
-    return pd.read_csv(Path(path) / TRACE_FILE, index_col="step")
+    """A record's per-step diagnostics, indexed by step; `DamagedRecord` unless it is a
+    UTF-8 table of numbers with a step column."""
+    return _read_table(Path(path) / TRACE_FILE).set_index("step")
 
 
 def load_snapshots(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a record's ``snapshots.npz`` (see `engine.trainer.Trainer.run_snapshots`)."""
+    """The arrays of a record's ``snapshots.npz`` (see `engine.trainer.Trainer.run_snapshots`);
+    `DamagedRecord` unless it is an archive of arrays of numbers."""
     file = Path(path) / SNAPSHOTS_FILE
     if not file.exists():
         raise FileNotFoundError(f"{file} not found; train with --snapshot-steps to store snapshots")
-    with np.load(file) as z:
-        return {k: z[k] for k in z.files}
+    if not zipfile.is_zipfile(file):
+        raise DamagedRecord(f"{SNAPSHOTS_FILE} cannot be read (not an .npz archive)")
+    with _reading(SNAPSHOTS_FILE), np.load(file, allow_pickle=False) as z:
+        return {k: _numbers(f"{SNAPSHOTS_FILE}[{k}]", z[k]) for k in z.files}
 
 
 def load_curves(path: Path) -> pd.DataFrame | None:
     """A record's metrics over training steps (one row per evaluated step), or None when
-    it was trained without ``--eval-every``."""
+    it was trained without ``--eval-every``; `DamagedRecord` unless it is a UTF-8 table with
+    a step column of numbers."""
     file = Path(path) / CURVES_FILE
-    return pd.read_csv(file) if file.exists() else None
+    return _read_table(file) if file.exists() else None
+
+
+# --- content: files that pass their checksum but hold something else ------------------------
+
+READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, pickle.UnpicklingError)
+
+
+@contextlib.contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """Turn what reading the data file ``name`` raises into a one-line `DamagedRecord`
+    (a missing file stays a ``FileNotFoundError``)."""
+    try:
+        yield
+    except (FileNotFoundError, DamagedRecord):
+        raise
+    except READ_ERRORS as err:
+        why = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise DamagedRecord(f"{name} cannot be read ({why})") from None
+
+
+def _numbers(name: str, array: Any, samples: bool = False) -> np.ndarray:
+    """``array``, unless it is no array of numbers (or, for ``samples``, has no sample axis)."""
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        kind = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+        raise DamagedRecord(f"{name} holds {kind} values, not numbers")
+    if samples and array.ndim < 2:
+        raise DamagedRecord(f"{name} holds an array of shape {array.shape}, not samples")
+    return array
+
+
+NUMBERS_ONLY = (TRACE_FILE,)  # tables of numbers alone; the others (metrics over steps) may hold words too
+
+
+def _read_table(file: Path) -> pd.DataFrame:
+    """A UTF-8 CSV table with a ``step`` column of numbers (every column, for `NUMBERS_ONLY`
+    tables), or `DamagedRecord`."""
+    with _reading(file.name):
+        table = pd.read_csv(file, encoding="utf-8")
+    if "step" not in table.columns:
+        raise DamagedRecord(f"{file.name} has no step column")
+    checked = table.columns if file.name in NUMBERS_ONLY else ["step"]
+    text = [str(c) for c in checked if len(table) and not _numeric(table[c])]
+    if text:
+        raise DamagedRecord(f"{file.name} holds values that are not numbers (column {text[0][:40]!r})")
+    return table
+
+
+def _numeric(column: pd.Series) -> bool:
+    """Numbers, or yes/no flags (a flag column with gaps reads as objects)."""
+    return pd.api.types.is_numeric_dtype(column) or all(isinstance(v, (bool, np.bool_)) for v in column.dropna())
+
+
+def _npy_dtype(name: str, f: Any) -> None:
+    """Check the header of the ``.npy`` stream ``f``: an array of numbers (its data is not read)."""
+    fmt = np.lib.format
+    header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+    dtype = header(f)[2]
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise DamagedRecord(f"{name} holds {dtype} values, not numbers")
+
+
+def check_content(path: Path, names: Iterable[str]) -> None:
+    """`DamagedRecord` (one line) when a data file of the record at ``path`` holds what its
+    readers cannot use though its checksum holds: arrays of objects or of no numbers, an
+    archive that is none, a table that is not UTF-8 or has no step column of numbers (a trace:
+    a column of anything but numbers). Reads the
+    tables and the arrays' headers, not the arrays."""
+    for name in names:
+        file = Path(path) / name
+        if name.endswith(".csv"):
+            _read_table(file)
+        elif name.endswith(".npy"):
+            with _reading(name), open(file, "rb") as f:
+                _npy_dtype(name, f)
+        elif name.endswith(".npz"):
+            if not zipfile.is_zipfile(file):
+                raise DamagedRecord(f"{name} cannot be read (not an .npz archive)")
+            with _reading(name), zipfile.ZipFile(file) as z:
+                for member in z.namelist():
+                    with z.open(member) as f:
+                        _npy_dtype(f"{name}[{member.removesuffix('.npy')}]", f)

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 from cli import Parser, UsageError, check_device, fail
 from cli.options import add_options
 from core import paper
+from core.limits import LIMITS
 
 if TYPE_CHECKING:
     import torch
@@ -124,8 +125,11 @@ def _run_naive(script: Path, cfg: RunConfig, steps: int, threads: int) -> tuple[
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode == 2:
         return None
-    res.check_returncode()
-    loop = float(re.search(r"ms_per_step=([\d.]+)", res.stdout).group(1)) / 1e3 * steps
+    timed = re.search(r"ms_per_step=([\d.]+)", res.stdout)
+    if res.returncode or timed is None:
+        said = (res.stderr.strip().splitlines() or ["no ms_per_step=... line on its output"])[-1][:200]
+        raise UsageError(f"the naive yardstick {script} failed (exit code {res.returncode}): {said}")
+    loop = float(timed.group(1)) / 1e3 * steps
     return loop, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
@@ -175,10 +179,18 @@ def main(argv: list[str] | None = None) -> int:
             missing, naive = naive, None
         if device.type != "cpu":
             naive = None
-        if args.image and (args.arch not in ARCHITECTURES or not data.known(args.image_dataset)):
-            raise UsageError(f"--image needs architecture {args.arch!r} and data set {args.image_dataset!r}")
+        if args.image and args.arch not in ARCHITECTURES:
+            raise UsageError(f"--image needs architecture {args.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        if not data.known(args.image_dataset) or data.get(args.image_dataset).kind != "image":
+            kind = f"is {data.get(args.image_dataset).kind} data" if data.known(args.image_dataset) else "is unknown"
+            raise UsageError(f"--image-dataset {args.image_dataset} {kind}; --image times an image data set, e.g. "
+                             "mnist5k or cifar10")
         if max(stacks) > MAX_STACK:
             raise UsageError(f"--stack values must be at most {MAX_STACK}")
+        longest = args.warmup + args.timed_steps * (args.repeats + 1)  # what `new_trainer` trains at most
+        if longest > LIMITS["steps"]:
+            raise UsageError(f"--warmup + --timed-steps x (--repeats + 1) is {longest:,} steps; at most "
+                             f"{LIMITS['steps']:,}")
         if args.image:
             open_dataset(args.image_dataset)
         store.ensure_writable(args.out)
@@ -204,8 +216,11 @@ def main(argv: list[str] | None = None) -> int:
             ours = [Timings() for _ in runs]
             naive_t = Timings() if naive is not None and setting == "toy" else None
             for _ in range(args.repeats):  # rounds: the yardstick, then every stack of ours
-                if naive_t is not None and not time_naive(naive, cfg, args.warmup, steps, args.threads, naive_t):
-                    naive_t = None
+                try:
+                    if naive_t is not None and not time_naive(naive, cfg, args.warmup, steps, args.threads, naive_t):
+                        naive_t = None
+                except UsageError as err:  # a --naive script that fails: nothing is written
+                    fail(parser.prog, str(err))
                 for trainer, timings in zip(trainers, ours):
                     time_ours(trainer, steps, timings)
             for (stack, _), trainer, timings in zip(runs, trainers, ours):

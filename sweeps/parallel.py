@@ -33,6 +33,8 @@ Results come back as each task finishes.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import re
 import signal
@@ -51,7 +53,7 @@ from typing import Any, TextIO
 from joblib.externals.loky import ProcessPoolExecutor
 from tqdm import tqdm
 
-from cli import UsageError, check_device
+from cli import DISK_ERRORS, UsageError, check_device
 from metrics.catalog import progress_line
 from sweeps.slurm import SlurmOptions, run_slurm, slurm_from_args
 
@@ -177,15 +179,20 @@ def worker_death(err: BaseException) -> str:
 
 
 def _run_dask(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Placement, lost: Lost) -> Iterator[Any]:
+    """The tasks on the Dask cluster: every submitted future is cancelled on the way out (the
+    sweep stopped, failed, or ended), so the cluster trains nothing for a command that has
+    ended; a scheduler lost on the way is `UsageError` (one line)."""
     from distributed import Client, as_completed
+    from distributed.client import FutureCancelledError
+    from distributed.comm import CommClosedError
     from distributed.scheduler import KilledWorker
     threads = placement.threads_per_worker()
     with Client(placement.scheduler, timeout=CONNECT_TIMEOUT_S) as client:
         futures = {}
-        for i, task in enumerate(tasks):
-            device = placement.devices[i % len(placement.devices)]
-            futures[client.submit(_call, fn, task, device, threads, pure=False)] = (task, device)
         try:
+            for i, task in enumerate(tasks):
+                device = placement.devices[i % len(placement.devices)]
+                futures[client.submit(_call, fn, task, device, threads, pure=False)] = (task, device)
             for future in as_completed(futures):
                 task, device = futures[future]
                 try:
@@ -193,8 +200,13 @@ def _run_dask(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Pl
                 except KilledWorker as err:  # Dask retried it on other workers; each of them died
                     result = lost(task, device, f"its worker processes died: {str(err).splitlines()[0]}")
                 yield result
+        except (FutureCancelledError, CommClosedError) as err:
+            why = getattr(err, "reason", None) or str(err).splitlines()[0] or type(err).__name__
+            raise UsageError(f"lost the Dask scheduler {placement.scheduler!r} ({why}); finished records are kept: "
+                             "rerun the same command to resume") from None
         finally:
-            client.cancel(list(futures))
+            with contextlib.suppress(Exception):  # a lost scheduler cannot be told; the rest are cancelled
+                client.cancel(list(futures), force=True)
 
 
 def run_tasks(fn: Callable[[Any, str], Any], tasks: Sequence[Any], placement: Placement, lost: Lost,
@@ -386,11 +398,25 @@ def run_with_progress(fn: Callable[..., list[dict[str, Any]]], tasks: Sequence[A
                 progress.write(f"{rel}: {describe(r)}{wall}")
                 done.append(r)
             progress.finish(index, len(results))
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        raise disk_stop(err, root) from None
     finally:
         progress.close()
         if manager is not None:
             manager.shutdown()
     return done
+
+
+def disk_stop(err: OSError, root: Path) -> OSError:
+    """What a sweep stops with when a worker's disk fails (full, over quota, read-only): one
+    line (`cli.clean_exit` says it) naming where it wrote and what it needs. Nothing is left
+    half-written (`core.files.atomic_path`), the finished records stay, and the same
+    command resumes once there is space."""
+    needs = "make it writable" if err.errno == errno.EROFS else "free space there (or raise the quota)"
+    return OSError(err.errno, f"{err.strerror or os.strerror(err.errno)} writing {err.filename or f'below {root}'}: "
+                   f"the sweep stopped; {needs}, then rerun the same command to resume (finished records are kept)")
 
 
 def crash_exit_code(results: Sequence[dict[str, Any]], unit: str) -> int:

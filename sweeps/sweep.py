@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -219,11 +220,12 @@ class Sweep:
                 run = {k: v for k, v in point.items() if k in run_fields}
                 hp = {**dict(args.set), **{k: v for k, v in point.items() if k not in run_fields}}
                 for seed in dict.fromkeys(args.seeds):
-                    cfg = RunConfig(model=model, dataset=dataset, seed=seed, **base, **run, hp=tuple(hp.items()))
+                    cfg = RunConfig(model=model, dataset=dataset, seed=seed, **{**base, **run}, hp=tuple(hp.items()))
                     cells.append(Cell(cfg, tuple(point.items()),
                                       store.sweep_dir(args.out, self.name, cfg.to_dict(), point)))
-        except (ValueError, TypeError) as err:
-            raise UsageError(str(err)) from None
+        except (ValueError, TypeError) as err:  # a --grid value's check says it as --set's: say --grid
+            grid = "|".join(re.escape(k) for k, _ in args.grid if k not in run_fields)
+            raise UsageError(re.sub(rf"^--set ({grid})=", r"--grid \1=", str(err)) if grid else str(err)) from None
         store.ensure_writable(args.out)
         store.check_names(max((c.path for c in cells), key=lambda p: max(map(len, p.parts))))
         return Plan(cells, placement, args.plugin, long_run_from_args(args))
@@ -279,8 +281,11 @@ class Sweep:
                   "so every run computes what it computes in an uninterrupted sweep; their records are kept",
                   file=sys.stderr)
         t0 = time.perf_counter()
-        results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost,
-                                    steps=lambda task: task.steps)
+        try:
+            results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost,
+                                        steps=lambda task: task.steps)
+        except UsageError as err:  # a Dask scheduler lost on the way
+            fail(parser.prog, str(err))
         if pending:
             rss = [r["rss"] for r in results if r["rss"] is not None]
             print(f"trained {len(pending)} {self.unit}s in {time.perf_counter() - t0:.0f} s"

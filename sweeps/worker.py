@@ -26,6 +26,7 @@ import pandas as pd
 import data
 import objectives
 import store
+from cli import DISK_ERRORS
 from data.images import to_uint8
 from engine import RunConfig, RunOutcome
 from metrics import catalog
@@ -189,10 +190,18 @@ def record_crash(task: Task, cells: Sequence[Cell], device: str, reason: str, de
                                                 run={"device": device, "stack": task.stack(task.cells.index(cell))},
                                                 provenance=store.provenance()))
         except OSError as err:
+            if disk_failed(err):
+                raise
             why = f"{reason}; its crash record could not be written either ({err.strerror or err})"
         rows.append({"path": str(cell.path), "status": "crashed", "reason": why, "metrics": {}, "wall": wall,
                      "rss": rss})
     return rows
+
+
+def disk_failed(err: BaseException) -> bool:
+    """Whether ``err`` is a full disk, an exceeded quota or a read-only file system
+    (`cli.DISK_ERRORS`): the machine's problem, which stops a sweep rather than crash a cell."""
+    return isinstance(err, OSError) and err.errno in DISK_ERRORS
 
 
 def record_lost(task: Task, device: str, why: str) -> list[dict[str, Any]]:
@@ -213,7 +222,8 @@ def run_task(task: Task, device: str, progress: Callable[[int], None] | None = N
         for plugin in task.plugins:
             objectives.load_plugin(plugin)
         configs = [c.config for c in task.cells]
-        live = [store.live_dir(c.path) if i in task.pending else None for i, c in enumerate(task.cells)]
+        live_dir = store.claim_live_dir if task.long.tensorboard else store.live_dir
+        live = [live_dir(c.path) if i in task.pending else None for i, c in enumerate(task.cells)]
         dataset = data.get(configs[0].dataset)
         checkpoint = store.stack_checkpoint(task.cells[0].path, [c.key() for c in configs])
         stack = StackRun(configs, device, task.long, checkpoint, live,
@@ -236,6 +246,8 @@ def run_task(task: Task, device: str, progress: Callable[[int], None] | None = N
         stack.discard_checkpoint()
         return rows
     except Exception as err:  # noqa: BLE001 - every crash is recorded and reported by the parent
+        if disk_failed(err):  # no run can be recorded: the sweep stops (`sweeps.parallel.run_tasks`)
+            raise
         rest = [task.cells[i] for i in task.pending[len(rows):]]  # the runs recorded so far stay
         return rows + record_crash(task, rest, device, f"{type(err).__name__}: {err}", traceback.format_exc(),
                                    time.perf_counter() - t0, peak_rss_mb())

@@ -330,30 +330,79 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(tmp_path):
     assert store.read(run).run["stack"] == {"size": 1, "index": 0, "members": [store.read(run).key]}
 
 
-def test_a_full_disk_gives_one_line_per_cell_not_a_traceback(tmp_path, monkeypatch, capsys):
-    """Every write fails with ENOSPC: the record, then the crash record. Each cell is
-    reported in one line, nothing is left half-written, the exit code is 1."""
-    monkeypatch.setattr(store, "write", disk_full)
+def disk_full_after(writes: int):
+    """`store.write` that writes ``writes`` records, then finds the disk full."""
+    real, done = store.write, []
+
+    def write(path, *args, **kwargs):
+        if len(done) >= writes:
+            disk_full(path)
+        done.append(path)
+        return real(path, *args, **kwargs)
+    return write
+
+
+def test_a_full_disk_stops_the_sweep_in_one_line_and_a_rerun_with_space_finishes_it(finished, tmp_path, monkeypatch,
+                                                                                    capsys):
+    """The disk fills after a stack's first record: the sweep stops at once with ONE line naming
+    the path and saying space is needed (no crash records it could not write, no other stack
+    trained), leaves nothing half-written, and the same command, once there is space, records
+    the rest with the samples of an uninterrupted sweep."""
     out = tmp_path / "out"
-    assert stability.main(["--models", "gram", "--preset", "smoke", "--noise-dims", "2", "--widths", "20",
-                           "--seeds", "0,1", "--no-figures", "--out", str(out)]) == 1
+    monkeypatch.setattr(store, "write", disk_full_after(1))
+    with pytest.raises(SystemExit) as exc:
+        stability.main([*CELL, "--jobs", "1", "--out", str(out)])
+    assert exc.value.code == 1
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if "crashed (OSError" in line]
-    assert len(lines) == 2 and all("crash record could not be written either (No space left on device)" in line
-                                   for line in lines), err
-    assert "Traceback" not in err and not list(out.rglob(".tmp-*"))
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0], err
+    assert "No space left on device writing " + str(out / "stability") in errors[0]
+    assert "free space there" in errors[0] and "rerun the same command" in errors[0]
+    assert "Traceback" not in err and "crash record" not in err and not list(out.rglob(".tmp-*"))
+    assert [store.read(d).status for d in cell_dirs(out)] == ["ok"]
+    monkeypatch.undo()
+    assert stability.main([*CELL, "--out", str(out)]) == 0
+    assert "(1 already finished)" in capsys.readouterr().err
+    assert samples(out) == samples(finished)
 
 
 def test_a_full_disk_ends_a_single_run_with_one_line(tmp_path, monkeypatch, capsys):
-    """As a sweep's cell: the record, then its crash record, fail; one status line, exit code 1."""
+    """As a sweep: no crash record is attempted; one line naming the path, exit code 1."""
     monkeypatch.setattr(store, "write", disk_full)
-    assert train.main(["--models", "mmdnet", "--steps", "5", "--batch", "16", "--width", "8", "--samples", "100",
-                       "--out", str(tmp_path / "run")]) == 1
+    with pytest.raises(SystemExit) as exc:
+        train.main(["--models", "mmdnet", "--steps", "5", "--batch", "16", "--width", "8", "--samples", "100",
+                    "--out", str(tmp_path / "run")])
+    assert exc.value.code == 1
     out, err = capsys.readouterr()
-    status, = [line for line in out.splitlines() if line.startswith("status:")]
-    assert status.startswith("status: crashed: OSError: [Errno 28] No space left on device")
-    assert "its crash record could not be written either (No space left on device)" in status
+    line, = [line for line in err.splitlines() if "error:" in line]
+    assert "No space left on device writing " + str(tmp_path / "run" / "train") in line
     assert "Traceback" not in out + err and not list(tmp_path.rglob(".tmp-*"))
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs at ``tmp_path/disk`` (root only), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.strip() or made.returncode}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_really_full_disk_stops_the_sweep_in_one_line(finished, tiny_disk, capsys):
+    """The same on a real 1 MiB file system: a cell's record does not fit (its generator
+    weights alone exceed the space left)."""
+    filler = tiny_disk / "filler"
+    filler.write_bytes(b"\0" * (1024 * 1024 - 64 * 1024))
+    with pytest.raises(SystemExit) as exc:
+        stability.main([*CELL, "--out", str(tiny_disk / "out")])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "No space left on device writing" in errors[0] and "free space there" in errors[0]
+    assert "Traceback" not in err and not list(tiny_disk.rglob(".tmp-*")) and not cell_dirs(tiny_disk / "out")
 
 
 def test_a_failed_extractor_save_leaves_no_temporary_file(tmp_path, monkeypatch):
@@ -384,11 +433,13 @@ def test_a_failed_extractor_save_leaves_no_temporary_file(tmp_path, monkeypatch)
 def commands():
     from analysis.fid_table import main as fid_table
     from analysis.process import main as process
+    from analysis.report import main as report
     from analysis.traces import main as traces
-    from sweeps import bench, fid
+    from sweeps import bench, fid, rescore
     return {"sweeps.train": train.main, "sweeps.stability": stability.main, "sweeps.fid": fid.main,
-            "sweeps.bench": bench.main, "analysis.stability": rebuild, "analysis.fid_table": fid_table,
-            "analysis.process": process, "analysis.traces": traces}
+            "sweeps.bench": bench.main, "sweeps.rescore": rescore.main, "analysis.stability": rebuild,
+            "analysis.fid_table": fid_table, "analysis.process": process, "analysis.traces": traces,
+            "analysis.report": report}
 
 
 SWEEP = ["--preset", "smoke"]
@@ -438,6 +489,20 @@ BAD = [  # command, arguments ({t}: the test's folder, {file}: a file in it), wh
     ("analysis.process", ["{t}", "--snapshot-steps", "-1"], "--snapshot-steps values must be at least 0"),
     ("analysis.traces", ["{t}", "--smooth", "0"], "--smooth must be a positive integer"),
     ("analysis.stability", ["{t}", "--format", "jpg"], "unknown figure format jpg"),
+    ("analysis.process", ["{t}", "--snapshot-steps", ""], "--snapshot-steps is empty"),
+    # sizes beyond core.limits, said while parsing
+    ("sweeps.stability", [*SWEEP, "--eval-samples", "1000001"], "--eval-samples must be at most 1,000,000"),
+    ("sweeps.train", ["--eval-samples", "0"], "--eval-samples must be a positive integer"),
+    ("sweeps.rescore", ["{t}", "--samples", "2000000"], "--samples must be at most 1,000,000"),
+    ("sweeps.train", ["--out", "{t}/" + "x/" * 2100], "--out is too long"),
+    ("sweeps.stability", [*SWEEP, "--out", "{t}/" + "x/" * 2100], "--out is too long"),
+    ("analysis.report", ["{t}", "--out", "{file}"], "is a file"),
+    ("sweeps.bench", ["--timed-steps", str(10**12)], "--warmup + --timed-steps x (--repeats + 1) is"),
+    ("sweeps.bench", ["--image", "--image-dataset", "ring2d"], "--image-dataset ring2d is toy data"),
+    ("sweeps.bench", ["--models", "gram", "--stack", "1", "--warmup", "0", "--timed-steps", "10", "--repeats", "1",
+                      "--naive", "{file}"], "the naive yardstick"),
+    ("sweeps.stability", [*SWEEP, "--grid", "lr=abc"], "--grid lr='abc': lr must be a finite number"),
+    ("sweeps.stability", [*SWEEP, "--grid", "steps=10,0"], "steps must be a positive integer"),
 ]
 
 
@@ -449,7 +514,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(command, args, messa
     (tmp_path / "afile").write_text("a file, not a folder")
     before = sorted(tmp_path.rglob("*"))
     argv = [a.format(t=tmp_path, file=tmp_path / "afile") for a in args]
-    if "--out" not in argv and command.startswith("sweeps"):
+    if "--out" not in argv and command.startswith("sweeps") and command != "sweeps.rescore":  # it rescores in place
         argv += ["--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit) as exc:
         commands()[command](argv)
@@ -464,3 +529,71 @@ def test_duplicate_seeds_and_grid_values_train_once(tmp_path, capsys):
                            "--seeds", "0,0", "--grid", "lr=1e-3,0.001", "--no-figures", "--out", str(tmp_path)]) == 0
     assert "1 cells (0 already finished)" in capsys.readouterr().err
     assert len(cell_dirs(tmp_path)) == 1
+
+
+def test_a_grid_over_run_fields_replaces_their_base_values(tmp_path):
+    """--grid over steps, batch, noise, n_samples or ema sweeps that field: each cell's value
+    replaces the one the preset or the options give."""
+    sweep = stability.StabilitySweep()
+    grid = {"steps": [3, 4], "batch": [16, 32], "noise": ["uniform"], "n_samples": [50, 60], "ema": [0.5]}
+    argv = [*SWEEP, "--models", "gram", "--noise-dims", "2", "--widths", "20", "--steps", "7", "--batch", "8",
+            "--out", str(tmp_path / "out")]
+    for key, values in grid.items():
+        argv += ["--grid", f"{key}={','.join(map(str, values))}"]
+    cells = sweep.plan(sweep.build_parser().parse_args(argv)).cells
+    assert len(cells) == 8 and not (tmp_path / "out").exists()
+    for cell in cells:
+        axes = dict(cell.axes)
+        assert {k: getattr(cell.config, k) for k in grid} == {k: axes[k] for k in grid}
+    assert {(c.config.steps, c.config.batch, c.config.n_samples) for c in cells} == \
+        {(s, b, n) for s in (3, 4) for b in (16, 32) for n in (50, 60)}
+
+
+# --- Dask: stopping and a lost scheduler ---------------------------------------------------------
+
+def slow_task(task, device):
+    time.sleep(task)
+    return task
+
+
+@pytest.fixture
+def dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as c:
+        yield c
+
+
+def test_a_stopped_dask_sweep_cancels_its_futures(dask_cluster, monkeypatch):
+    """Ctrl-C or SIGTERM (`cli.Stopped`, a KeyboardInterrupt) while results are awaited: every
+    submitted future is cancelled before the command ends."""
+    import distributed
+
+    from sweeps.parallel import Placement, run_tasks
+    cancelled = []
+    cancel = distributed.Client.cancel
+
+    def spy(self, futures, *args, **kwargs):
+        cancelled.extend(futures)
+        return cancel(self, futures, *args, **kwargs)
+    monkeypatch.setattr(distributed.Client, "cancel", spy)
+    placement = Placement(backend="dask", scheduler=dask_cluster.scheduler_address)
+    results = run_tasks(slow_task, [0.0, 3.0, 3.0], placement, lambda *a: None)
+    assert next(results) == 0.0
+    with pytest.raises(KeyboardInterrupt):
+        results.throw(KeyboardInterrupt)
+    assert len(cancelled) == 3
+    assert all(f.status in ("cancelled", "finished") for f in cancelled)
+
+
+def test_a_lost_dask_scheduler_is_one_line(dask_cluster):
+    from cli import UsageError
+    from sweeps.parallel import Placement, run_tasks
+    placement = Placement(backend="dask", scheduler=dask_cluster.scheduler_address)
+    results = run_tasks(slow_task, [0.0, 3.0, 3.0], placement, lambda *a: None)
+    assert next(results) == 0.0
+    dask_cluster.close()
+    started = time.time()
+    with pytest.raises(UsageError, match="lost the Dask scheduler") as err:
+        next(results)
+    assert "\n" not in str(err.value) and "rerun the same command" in str(err.value)
+    assert time.time() - started < 60

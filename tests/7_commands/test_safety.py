@@ -180,3 +180,116 @@ def test_sample_counts_outside_the_bounds_are_one_line_errors():
     for n in (0, -1, 10**12, 2.5, True):
         with pytest.raises(ValueError, match="must be an integer in 1..1,000,000"):
             generator.sample(n)
+
+
+# --- records whose checksums hold but whose content is malformed ------------------------------
+
+def with_extras(root: pathlib.Path) -> None:
+    """Give every record below ``root`` metrics over steps and snapshots, as a sweep with
+    --eval-every and --snapshot-steps writes them."""
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+    for run in store.record_dirs(root):
+        record = store.read(run)
+        curves = pd.DataFrame({"step": [0, 10, 20], "mmd2": [0.5, 0.1, 0.01], "sharpness": [0.1, 0.3, 0.5]})
+        snapshots = {"steps": np.array([0, 20]), "data": np.ones((5, 2), np.float32),
+                     "samples": np.zeros((2, 5, 2), np.float32)}
+        store.write(run, dataclasses.replace(record, files={}), samples=store.load_samples(run),
+                    trace=store.load_trace(run), curves=curves, snapshots=snapshots)
+
+
+def edit_record(run: pathlib.Path, edit) -> None:
+    """Apply ``edit`` to the record's JSON data, with a matching key (so it passes its checksums)."""
+    data = json.loads((run / "record.json").read_text())
+    edit(data)
+    data["key"] = store.records.config_key(data["config"])
+    (run / "record.json").write_text(json.dumps(data))
+
+
+def replace_file(name: str, content: bytes):
+    def damage(run: pathlib.Path) -> None:
+        (run / name).write_bytes(content)
+        reseal_record(run, name)
+    return damage
+
+
+def object_samples(run: pathlib.Path) -> None:
+    import numpy as np
+    np.save(run / "samples.npy", np.array([[{"x": 1}, None]], dtype=object), allow_pickle=True)
+    reseal_record(run, "samples.npy")
+
+
+MALFORMED = {  # case: (how, what the one line says)
+    "object-array samples": (object_samples, "samples.npy holds object values, not numbers"),
+    "non-UTF-8 trace": (replace_file("trace.csv", b"step,loss_g\n0,\xff\xfe\x00\n"), "trace.csv cannot be read"),
+    "trace of words": (replace_file("trace.csv", b"step,loss_g\n0,lots\n"), "trace.csv holds values that are not"),
+    "snapshots not a zip": (replace_file("snapshots.npz", b"PK but not a zip"), "snapshots.npz cannot be read (not an"),
+    "curves without steps": (replace_file("metrics_over_steps.csv", b"mmd2\n0.5\n"), "has no step column"),
+    "curves of word steps": (replace_file("metrics_over_steps.csv", b"step,mmd2\nlate,0.5\n"),
+                             "metrics_over_steps.csv holds values that are not numbers (column 'step')"),
+    "missing config fields": (lambda run: edit_record(run, lambda d: d["config"].pop("steps")),
+                              "lacks fields or has them of the wrong type (steps)"),
+    "empty axes": (lambda run: edit_record(run, lambda d: d.update(axes={})), "lies outside the folder of the setting"),
+    "an empty axis": (lambda run: edit_record(run, lambda d: d["axes"].update(width=[])), "has an empty axis"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_content_is_skipped_by_every_reader_in_one_line_and_not_finished(case, tmp_path, capsys):
+    from analysis.curves import main as curves_main
+    from analysis.process import main as process_main
+    from analysis.traces import main as traces_main
+    root = tmp_path / "results"
+    write_ring_records(root, "gan", [(2, 20)], [0])
+    write_ring_records(root, "gram", [(2, 20)], [0])
+    with_extras(root)
+    run = next(r for r in store.record_dirs(root) if "gram" in str(r))
+    key = store.read(run).key
+    damage, why = MALFORMED[case]
+    damage(run)
+    capsys.readouterr()
+    assert store.state(run, key).startswith("damaged") and why in store.state(run, key)
+    for command, argv in [(stability_main, [str(root), "--format", "png"]),
+                          (report_main, [str(root), "--out", str(tmp_path / "report"), "--format", "png"]),
+                          (traces_main, [str(root), "--format", "png"]),
+                          (curves_main, [str(root), "--format", "png"])]:
+        assert command(argv) == 0
+        err = capsys.readouterr().err
+        skipped = [line for line in err.splitlines() if f"skipping {run}" in line]
+        assert len(skipped) == 1 and why in skipped[0] and "Traceback" not in err, (command.__module__, err)
+    for command, argv in [(process_main, [str(run)]), (traces_main, [str(run)])]:  # the record itself: refused
+        if case in ("missing config fields", "empty axes"):  # its files hold: drawn ('?' for what it lacks)
+            assert command(argv) == 0
+            continue
+        with pytest.raises(SystemExit) as exc:
+            command(argv)
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(lines) == 1 and why in lines[0], lines
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("samples.npy", None, "samples.npy cannot be read (Object arrays cannot be loaded"),
+    ("trace.csv", b"step,loss_g\n0,\xff\n", "trace.csv cannot be read"),
+    ("trace.csv", b"loss_g\n1\n", "trace.csv has no step column"),
+    ("snapshots.npz", b"not a zip", "snapshots.npz cannot be read (not an .npz archive)"),
+    ("metrics_over_steps.csv", b"step,mmd2\n0,\xff\n", "metrics_over_steps.csv cannot be read"),
+])
+def test_the_loaders_raise_a_damaged_record_in_one_line(name, content, why, tmp_path):
+    import numpy as np
+    loaders = {"samples.npy": store.load_samples, "trace.csv": store.load_trace, "snapshots.npz": store.load_snapshots,
+               "metrics_over_steps.csv": store.load_curves}
+    if content is None:
+        np.save(tmp_path / name, np.array([[object()]], dtype=object), allow_pickle=True)
+    else:
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(store.DamagedRecord) as err:
+        loaders[name](tmp_path)
+    assert why in str(err.value) and "\n" not in str(err.value)
+    if name == "snapshots.npz":  # an archive holding an object array
+        np.savez(tmp_path / name, steps=np.array([0]), samples=np.array([None], dtype=object))
+        with pytest.raises(store.DamagedRecord, match=r"snapshots.npz\[samples\] holds object values"):
+            store.records.check_content(tmp_path, [name])
+        with pytest.raises(store.DamagedRecord, match="snapshots.npz cannot be read"):
+            store.load_snapshots(tmp_path)

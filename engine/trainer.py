@@ -24,12 +24,11 @@ from torch import Tensor
 
 import data
 import objectives
-from core import streams
 from engine.config import RunConfig
 from engine.ema import GeneratorEMA
 from engine.graphs import WARMUP_STEPS, CapturedStep, CaptureError, warmup_stream
 from models import ArchConfig, NetFactory
-from objectives.base import draws_by_counter
+from objectives.base import RunStreams
 
 CHECK_EVERY = 250  # steps between divergence checks (one host sync each)
 EXPLODE_FACTOR = 100.0  # samples farther than this x the data's max |x| count as exploded
@@ -79,16 +78,15 @@ def net_factory(configs: Sequence[RunConfig], dataset: Any, device: torch.device
                       widths)
 
 
-class BatchSource:
+class BatchSource(RunStreams):
     """Real minibatches ``(k, R, B, *x)``: run r samples indices from its own stream: a
     generator per run on the CPU; on CUDA (or with ``counter``) one counter-based draw for
     all runs (`objectives.base.draws_by_counter`: a few kernels instead of one per run)."""
 
     def __init__(self, train_sets: Tensor, seeds: Sequence[int], batch: int, device: torch.device,
                  counter: bool | None = None):
-        self.sets, self.batch, self.device, self.runs = train_sets, batch, torch.device(device), len(seeds)
-        self.counter = draws_by_counter(self.device, seeds, "batches", counter)
-        self.generators = [] if self.counter is not None else streams.generators(seeds, "batches", device)
+        super().__init__(seeds, "batches", device, counter)
+        self.sets, self.batch, self.runs = train_sets, batch, len(seeds)
         self.rows = torch.arange(len(seeds), device=device).unsqueeze(1)
 
     def __call__(self, k: int) -> Tensor:
@@ -101,15 +99,6 @@ class BatchSource:
                                for g in self.generators])
         x = self.sets[0][idx] if self.sets.shape[0] == 1 else self.sets[self.rows, idx]
         return x.view(self.runs, k, self.batch, *x.shape[2:]).transpose(0, 1)
-
-    def state_dict(self) -> list[Tensor]:
-        return [self.counter.state_dict()] if self.counter is not None else [g.get_state() for g in self.generators]
-
-    def load_state_dict(self, states: Sequence[Tensor]) -> None:
-        if self.counter is not None:
-            self.counter.load_state_dict(states[0])
-        for g, s in zip(self.generators, states):
-            g.set_state(s)
 
 
 class Trainer:

@@ -20,7 +20,27 @@ from core.counter import CounterStream
 from models import NetFactory
 
 
-class NoiseSource:
+class RunStreams:
+    """The random streams of R stacked runs for one role (`core.streams`): a
+    ``torch.Generator`` per run on the CPU; on CUDA (or with ``counter``) one counter-based
+    draw for every run (`draws_by_counter`). Saved and restored as one list."""
+
+    def __init__(self, seeds: Sequence[int], role: str, device: torch.device | str, counter: bool | None = None):
+        self.device = torch.device(device)
+        self.counter = draws_by_counter(self.device, seeds, role, counter)
+        self.generators = [] if self.counter is not None else streams.generators(seeds, role, device)
+
+    def state_dict(self) -> list[Tensor]:
+        return [self.counter.state_dict()] if self.counter is not None else [g.get_state() for g in self.generators]
+
+    def load_state_dict(self, states: Sequence[Tensor]) -> None:
+        if self.counter is not None:
+            self.counter.load_state_dict(states[0])
+        for g, s in zip(self.generators, states):
+            g.set_state(s)
+
+
+class NoiseSource(RunStreams):
     """Per-run noise ``z``: run r draws ``noise_dims[r]`` values from its own stream
     (`core.streams`, run seed and ``role``) and is zero-padded to the largest noise
     dimension of the stack (see `models.stacked`).
@@ -34,10 +54,9 @@ class NoiseSource:
                  distribution: str = "normal", role: str = "noise", counter: bool | None = None):
         if distribution not in ("normal", "uniform"):
             raise ValueError(f"unknown noise distribution {distribution!r}; use normal or uniform")
-        self.noise_dims, self.device, self.distribution = list(noise_dims), torch.device(device), distribution
+        super().__init__(seeds, role, device, counter)
+        self.noise_dims, self.distribution = list(noise_dims), distribution
         self.width = max(self.noise_dims)
-        self.counter = draws_by_counter(self.device, seeds, role, counter)
-        self.generators = [] if self.counter is not None else streams.generators(seeds, role, device)
         if self.counter is not None:  # run r's value (i, j) is number i * dims[r] + j of its stream
             self.dims = torch.tensor(self.noise_dims, device=self.device).view(-1, 1, 1)
             self.columns = torch.arange(self.width, device=self.device)
@@ -62,14 +81,6 @@ class NoiseSource:
             zs.append(z if dim == self.width else nn.functional.pad(z, (0, self.width - dim)))
         return torch.stack(zs)
 
-    def state_dict(self) -> list[Tensor]:
-        return [self.counter.state_dict()] if self.counter is not None else [g.get_state() for g in self.generators]
-
-    def load_state_dict(self, states: Sequence[Tensor]) -> None:
-        if self.counter is not None:
-            self.counter.load_state_dict(states[0])
-        for g, s in zip(self.generators, states):
-            g.set_state(s)
 
 
 def draws_by_counter(device: torch.device, seeds: Sequence[int], role: str,

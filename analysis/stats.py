@@ -13,7 +13,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 LEVEL = 0.95
 ALPHA = 0.05
@@ -36,6 +35,7 @@ def wilson(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
     """The Wilson score interval of ``successes``/``n`` (no continuity correction); NaNs for n = 0."""
     if n == 0:
         return math.nan, math.nan
+    from scipy import stats  # half a second to import: only where a table needs it, not for --help
     ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -46,6 +46,7 @@ def welch_p(a: tuple[float, float, int], b: tuple[float, float, int]) -> float:
     (ma, sa, na), (mb, sb, nb) = a, b
     if min(na, nb) < 2 or not (np.isfinite(sa) and np.isfinite(sb)) or sa == sb == 0:
         return math.nan
+    from scipy import stats
     return float(stats.ttest_ind_from_stats(ma, sa, na, mb, sb, nb, equal_var=False).pvalue)
 
 

@@ -9,7 +9,7 @@ catalog, records, checkpoints), ``5_cli/`` (the option table), ``6_analysis/`` (
 figures, claims) and ``7_commands/`` (whole commands, run in-process or as processes:
 sweeps, resuming, safety); ``test_layers.py`` guards the import direction between them.
 Everything under ``7_commands/`` is marked ``slow``: ``uv run pytest -m "not slow"`` runs the other floors in
-about a minute; ``uv run pytest`` (CI, the README) runs everything."""
+about two minutes; ``uv run pytest`` (CI, the README) runs everything."""
 import os
 import sys
 from pathlib import Path

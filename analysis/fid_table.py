@@ -42,7 +42,7 @@ import store
 from analysis.command import report_command
 from analysis.curves import draw_curves
 from analysis.figures import DEFAULT_FORMATS, DOUBLE_COLUMN, save_figure
-from analysis.frames import by_setting, cell_words, dataset_words, describe_setting, frame, read_sweep
+from analysis.frames import VALUE_NAMES, by_setting, cell_words, dataset_words, describe_setting, frame, read_sweep
 from analysis.stats import BOLD_RULE, best_by_welch, mean_std
 from analysis.tables import pm, write_table
 from core import paper
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     import torch
 
 ARCH_ORDER = {"dcgan": 0, "weaker": 1, "mlp": 2}
-ARCH_NAMES = {"dcgan": "DCGAN", "weaker": "Weaker", "mlp": "MLP"}
 INCEPTION_PREFIX = "inception"  # `metrics.images` keys Inception-v3 features "inception-<weights digest>"
 
 
@@ -148,7 +147,7 @@ def paper_table(summary: pd.DataFrame, metric: str, axes: Sequence[str] = ("arch
         return pd.DataFrame()
     table = pd.DataFrame.from_dict(rows, orient="index").fillna("")
     names = [a.replace("_", " ").capitalize() for a in axes] + ["Dataset"] + (["Features"] if several else [])
-    table.index = pd.MultiIndex.from_tuples([tuple(ARCH_NAMES.get(v, v) for v in key) for key in table.index],
+    table.index = pd.MultiIndex.from_tuples([tuple(VALUE_NAMES["arch"].get(v, v) for v in key) for key in table.index],
                                             names=names)
     return table
 

@@ -6,7 +6,8 @@ A verdict reads **reproduced** or **not reproduced** only on records at the pape
 (e.g. "3,000 steps; the paper trains 10,500"), records of another data set than the paper's
 carry **extension (the paper shows ring2d only)**, and each then says whether the records
 support the claim. A claim whose records are missing, or were scored by an older
-`metrics.ring` (no failure type), is **not run**.
+`metrics.ring` (no failure type), is **not run**. A ring claim reads only its complete seeds:
+those for which every objective it names has a run in every cell (`complete_seeds`).
 
 Each rule was written down before any result was looked at and is printed beside the
 verdict; never change one to make a claim come out. Rates carry their 95% Wilson interval
@@ -210,8 +211,7 @@ RING_CLAIMS = [
     RingClaim("GRAM-net fits all modes in all cells",
               "GRAM-net fits all 8 modes in all 12 cells, one seed per cell (Fig. 2b)",
               f"read per seed's grid, as the paper shows one: reproduced when more than half of the seeds succeed in "
-              f"every cell and every cell succeeds in more than half of the seeds (a missing run counts as a "
-              f"failure; {SUCCESS_RULE})",
+              f"every cell and every cell succeeds in more than half of the seeds ({SUCCESS_RULE})",
               (GRAM,), _gram_fits),
     RingClaim("GAN fails in most cells of width >= 100",
               "GAN collapses or misses modes in most cells with width >= 100 (Fig. 2a)",
@@ -289,19 +289,44 @@ def ring_verdicts(df: pd.DataFrame | None, scope: str, basis: str = "", axes: Se
     extension = bool((df["dataset"] != PAPER_DATASET).any()) if "dataset" in df else False
     judged = paper_cells(df) if has_paper_grid(df) else df
     unscored = failures(judged).isna().any()
+    cells = set(judged["cell"])
     out = []
     for c in RING_CLAIMS:
         runs = {m: judged[judged["model"].isin([m])] for m in c.models}
         missing = [PAPER_MODELS[m] for m in c.models if runs[m].empty]
-        result = None if missing or unscored else c.judge(runs, axes)
+        seeds = [] if missing else complete_seeds(runs, cells)
+        kept = {m: r[r["seed"].isin(seeds)] for m, r in runs.items()}
+        result = None if missing or unscored or not seeds else c.judge(kept, axes)
         if result is None:
             why = (f"no {', '.join(missing)} records" if missing else RESCORE if unscored
-                   else "the records lack the cells the claim is about")
+                   else f"no seed has a run in every cell for {', '.join(PAPER_MODELS[m] for m in c.models)}"
+                   if not seeds else "the records lack the cells the claim is about")
             out.append(Verdict(c.claim, scope, basis, c.paper, c.criterion, why, None, caveats, extension))
         else:
             measured, holds = result
+            measured += set_aside(runs, seeds, len(cells))
             out.append(Verdict(c.claim, scope, basis, c.paper, c.criterion, measured, bool(holds), caveats, extension))
     return out
+
+
+def complete_seeds(runs: dict[str, pd.DataFrame], cells: set[str]) -> list[int]:
+    """The seeds for which every objective in ``runs`` has a run (of any status) in every one
+    of ``cells``: a claim is judged on these alone, because the runs of a half-trained seed
+    are not a fair sample of the grid (the sweep trains the costliest stacks first)."""
+    per_model = [{s for s, g in r.groupby("seed") if cells <= set(g["cell"])} for r in runs.values()]
+    return sorted(set.intersection(*per_model)) if per_model else []
+
+
+def set_aside(runs: dict[str, pd.DataFrame], seeds: Sequence[int], cells: int) -> str:
+    """The runs of incomplete seeds a verdict leaves out, in words (empty when none)."""
+    parts = []
+    for m, r in runs.items():
+        rest = r[~r["seed"].isin(seeds)]
+        if len(rest):
+            parts.append(f"{PAPER_MODELS.get(m, m)} seed(s) {', '.join(map(str, sorted(rest['seed'].unique())))} "
+                         f"({len(rest)} of {cells * rest['seed'].nunique()} runs there)")
+    return (f"; judged on the complete seeds {', '.join(map(str, seeds))}; set aside as incomplete: "
+            + "; ".join(parts)) if parts else ""
 
 
 def noise_dim_finding(df: pd.DataFrame, data_dim: int, scope: str) -> str | None:

@@ -191,6 +191,36 @@ def test_missing_objectives_are_not_run():
     assert all(v.verdict == "not run" for v in claims.ring_verdicts(None, "none"))
 
 
+def test_half_trained_seeds_are_set_aside_not_counted():
+    """Seeds 2-4 have 7 of 12 cells each, all too wide (the sweep trains the costliest stacks
+    first, so a half-trained seed is not a fair sample): the claim is judged on seeds 0 and 1,
+    and the set-aside runs are named. Counted, they would read 2 of 5 seeds whole."""
+    def partial(r):
+        return r["width"] == 200 or (r["width"] == 100 and r["noise_dim"] < 16)
+    half = [r for r in rows("gram", "too-wide", seeds=[2, 3, 4]) if partial(r)]
+    v = judged(rows("gram", seeds=[0, 1]), half)[GRAM_CLAIM]
+    assert len(half) == 21 and v.verdict == "reproduced"
+    assert f"seeds whose every cell succeeds {interval(2, 2)}" in v.measured
+    assert v.measured.endswith("judged on the complete seeds 0, 1; set aside as incomplete: GRAM-net seed(s) 2, 3, 4 "
+                               "(21 of 36 runs there)")
+    whole = judged(rows("gram", seeds=[0, 1]), rows("gram", "too-wide", seeds=[2, 3, 4]))[GRAM_CLAIM]
+    assert whole.verdict == "not reproduced" and "set aside" not in whole.measured
+
+
+def test_a_claim_of_several_objectives_compares_the_seeds_they_all_completed():
+    """MMD-GAN has seed 0 whole and four runs of seed 1 that miss modes; GAN and GRAM-net have
+    seeds 0-4. Only seed 0 is compared, for all three alike."""
+    mmdgan = rows("mmdgan", "too-wide", seeds=[0]) + rows("mmdgan", "missed-modes", seeds=[1], widths=[200])
+    v = judged(rows("gan", lambda nd, w, s: "missed-modes" if s % 2 else "ok"), mmdgan, rows("gram"))[BETWEEN_CLAIM]
+    assert f"GAN {interval(12, 12)}, MMD-GAN {interval(12, 12)}" in v.measured and v.holds is True
+    assert ("set aside as incomplete: GAN seed(s) 1, 2, 3, 4 (48 of 48 runs there); MMD-GAN seed(s) 1 (4 of 12 runs "
+            "there); GRAM-net seed(s) 1, 2, 3, 4 (48 of 48 runs there)") in v.measured
+    later = judged(rows("gram", seeds=[0], widths=[20, 100]), rows("gram", seeds=[1]))[GRAM_CLAIM]
+    assert later.verdict == "reproduced" and "judged on the complete seeds 1;" in later.measured
+    none = judged(rows("gram", seeds=[0], widths=[20]), rows("gram", seeds=[1], widths=[100, 200]))[GRAM_CLAIM]
+    assert none.verdict == "not run" and "no seed has a run in every cell for GRAM-net" in none.measured
+
+
 def test_failure_table_counts_each_type_per_objective():
     df = pd.DataFrame(rows("gram", lambda nd, w, s: "too-wide" if s == 0 else "ok") + gan_rows(WIDE_CELLS[:1]))
     table = claims.failure_table(df)

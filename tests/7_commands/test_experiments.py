@@ -37,9 +37,10 @@ def test_the_harness_ships_its_experiments_as_files():
     assert experiments.folder() == SHIPPED
     assert {p.name for p in SHIPPED.glob("*.toml")} >= {
         "paper-ring.toml", "ring3d-noise-dims.toml", "stability-full.toml", "stability-quick.toml",
-        "stability-smoke.toml", "fid-full.toml", "fid-quick.toml", "fid-smoke.toml"}
+        "stability-smoke.toml", "fid-full.toml", "fid-quick.toml", "fid-smoke.toml", "fid-mnist5k.toml"}
     assert not (SHIPPED / "__init__.py").exists()
-    assert set(StabilitySweep().presets) == {"full", "quick", "smoke"} == set(FidSweep().presets)
+    assert set(StabilitySweep().presets) == {"full", "quick", "smoke"}
+    assert set(FidSweep().presets) == {"full", "quick", "smoke", "mnist5k"}
 
 
 def test_the_paper_ring_experiment_and_its_extension_resolve_to_their_runs(tmp_path):
@@ -51,6 +52,12 @@ def test_the_paper_ring_experiment_and_its_extension_resolve_to_their_runs(tmp_p
     ext = parse(StabilitySweep(), ["--config", str(SHIPPED / "ring3d-noise-dims.toml")])
     assert (ext.models, ext.dataset, ext.noise_dims, ext.widths) == (["gram"], ["ring3d"], [2, 3, 4], [20, 100, 200])
     assert (ext.seeds, ext.steps) == ([0, 1, 2, 3, 4], 10_500)
+
+
+def test_the_published_image_table_resolves_to_its_runs():
+    args = parse(FidSweep(), ["--preset", "mnist5k"])
+    assert (args.models, args.dataset, args.seeds) == (["gan", "mmdnet", "mmdgan", "gram"], ["mnist5k"], [0, 1, 2])
+    assert (args.steps, args.widths, args.eval_every, args.noise_dims, args.batch) == (2_000, [64], 200, [128], 64)
 
 
 def test_core_paper_reads_the_paper_settings_from_the_experiment_files(tmp_path):

@@ -268,7 +268,7 @@ def describe(result: dict[str, Any]) -> str:
 
 
 PLAIN_EVERY_S = 30.0  # without a terminal, a progress line at least this often (while work goes on)...
-PLAIN_EVERY_FRACTION = 0.05  # ...and whenever this much more of the steps is done
+PLAIN_EVERY_FRACTION = 0.05  # ...and whenever this much more of the work is done
 
 
 def clock(seconds: float) -> str:
@@ -282,20 +282,29 @@ class StepProgress:
     """A sweep's progress in generator steps summed over its stacks, finished cells beside it.
 
     A stack finishes all its cells at once, so a count of cells stays at zero for the first
-    stacks' whole length and then guesses wildly; steps move from the first minute. On a
-    terminal a tqdm bar; otherwise (a log file, a batch job) one plain line (`line`) every
-    `PLAIN_EVERY_S` seconds or `PLAIN_EVERY_FRACTION` of the steps, never carriage returns."""
+    stacks' whole length and then guesses wildly; steps move from the first minute. The
+    share done and the time left weigh each stack's steps by its ``weights`` (its work per
+    step, `sweeps.worker.step_cost`): a sweep trains its costliest stacks first, so counting
+    bare steps would promise too late an end for most of its length. On a terminal a tqdm bar
+    of that share; otherwise (a log file, a batch job) one plain line (`line`) every
+    `PLAIN_EVERY_S` seconds or `PLAIN_EVERY_FRACTION` of the work, never carriage returns."""
 
     def __init__(self, steps: Sequence[int], cells: int, unit: str, stream: TextIO | None = None,
-                 terminal: bool | None = None):
+                 terminal: bool | None = None, weights: Sequence[float] | None = None):
         self.stream = stream or sys.stderr
         self.steps, self.done = list(steps), [0] * len(steps)
+        self.weights = list(weights) if weights is not None else [1.0] * len(self.steps)
         self.total, self.cells, self.cells_done, self.unit = sum(self.steps), cells, 0, unit
+        self.work = sum(s * w for s, w in zip(self.steps, self.weights))
         self.started = self._shown_at = time.monotonic()
-        self._shown = (0, 0)  # the steps and cells of the last plain line
+        self._shown = (0, 0.0)  # the cells and the share of the work of the last plain line
         terminal = self.stream.isatty() if terminal is None else terminal
-        self.bar = tqdm(total=self.total, unit="step", unit_scale=True, file=self.stream,
-                        disable=not self.total) if terminal else None
+        self.bar = tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {postfix} [{elapsed}<{remaining}]",
+                        file=self.stream, disable=not self.total) if terminal else None
+
+    def share(self) -> float:
+        """The share of the sweep's work done, 0..1 (steps weighted by their stack's cost)."""
+        return sum(d * w for d, w in zip(self.done, self.weights)) / self.work if self.work else 0.0
 
     def advance(self, task: int, steps_done: int) -> None:
         """Task ``task``'s stack has trained ``steps_done`` steps."""
@@ -315,32 +324,33 @@ class StepProgress:
             print(text, file=self.stream, flush=True)
 
     def line(self) -> str:
-        """``progress: 12,300/126,000 steps (9.8%), 3/96 cells, elapsed 4:10, eta 38:20``."""
-        done, elapsed = sum(self.done), time.monotonic() - self.started
-        eta = clock(elapsed * (self.total - done) / done) if done else "?"
-        return (f"progress: {done:,}/{self.total:,} steps ({100 * done / max(1, self.total):.1f}%), "
+        """``progress: 12,300/126,000 steps (24.1% of the work), 3/96 cells, elapsed 4:10, eta 13:10``."""
+        share, elapsed = self.share(), time.monotonic() - self.started
+        eta = clock(elapsed * (1 - share) / share) if share else "?"
+        return (f"progress: {sum(self.done):,}/{self.total:,} steps ({100 * share:.1f}% of the work), "
                 f"{self.cells_done}/{self.cells} {self.unit}s, elapsed {clock(elapsed)}, eta {eta}")
 
     def close(self) -> None:
         """End the bar, or say the last plain line unless it was just said."""
         if self.bar is not None:
             self.bar.close()
-        elif self._shown != (sum(self.done), self.cells_done):
+        elif self._shown != (self.cells_done, self.share()):
             self._say()
 
     def _show(self) -> None:
-        done = sum(self.done)
+        share = self.share()
         if self.bar is not None:
-            self.bar.set_postfix_str(f"{self.cells_done}/{self.cells} {self.unit}s", refresh=False)
-            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix_str(f"{sum(self.done):,}/{self.total:,} steps, {self.cells_done}/{self.cells} "
+                                     f"{self.unit}s", refresh=False)
+            self.bar.update(100 * share - self.bar.n)
             return
         due = time.monotonic() - self._shown_at >= PLAIN_EVERY_S
-        if due or done - self._shown[0] >= PLAIN_EVERY_FRACTION * self.total:
+        if due or share - self._shown[1] >= PLAIN_EVERY_FRACTION:
             self._say()
 
     def _say(self) -> None:
         self.write(self.line())
-        self._shown_at, self._shown = time.monotonic(), (sum(self.done), self.cells_done)
+        self._shown_at, self._shown = time.monotonic(), (self.cells_done, self.share())
 
 
 @dataclass(frozen=True)
@@ -366,13 +376,16 @@ def _indexed(fn: Callable[..., Any], report: Callable[[int, int], None] | None, 
 
 def run_with_progress(fn: Callable[..., list[dict[str, Any]]], tasks: Sequence[Any], placement: Placement,
                       total: int, unit: str, root: Path, lost: Lost, *, steps: Callable[[Any], int],
+                      weight: Callable[[Any], float] | None = None,
                       stream: TextIO | None = None) -> list[dict[str, Any]]:
-    """`run_tasks` behind `StepProgress` over ``steps(task)`` generator steps per task and
-    ``total`` cells, printing one line per finished cell (its path under ``root``, `describe`,
+    """`run_tasks` behind `StepProgress` over ``steps(task)`` generator steps per task, each
+    weighted by ``weight(task)`` (its work per step; equal without), and ``total`` cells,
+    printing one line per finished cell (its path under ``root``, `describe`,
     wall time); returns the results of every cell. Local workers report their steps as they
     train (``fn(task, device, progress=callable(steps done))``, as `sweeps.worker.run_task`
     takes it); Dask and Slurm tasks count when they end."""
-    progress = StepProgress([steps(t) for t in tasks], total, unit, stream)
+    progress = StepProgress([steps(t) for t in tasks], total, unit, stream,
+                            weights=[weight(t) for t in tasks] if weight else None)
     report: Callable[[int, int], None] | None = None  # Dask and Slurm tasks count when they end
     manager = queue = None
     if placement.backend == "loky" and min(placement.workers, len(tasks)) > 1:

@@ -283,7 +283,8 @@ class Sweep:
         t0 = time.perf_counter()
         try:
             results = run_with_progress(run_task, tasks, plan.placement, len(pending), self.unit, root, record_lost,
-                                        steps=lambda task: task.steps)
+                                        steps=lambda task: task.steps,
+                                        weight=lambda task: task.step_cost)
         except UsageError as err:  # a Dask scheduler lost on the way
             fail(parser.prog, str(err))
         if pending:

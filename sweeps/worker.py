@@ -141,9 +141,26 @@ class Task:
         """The generator steps the stack trains (its runs share their length)."""
         return self.cells[0].config.steps
 
+    @property
+    def step_cost(self) -> float:
+        """The stack's work per generator step (`step_cost`), which weights its progress."""
+        return step_cost([c.config for c in self.cells])
+
     def stack(self, index: int) -> dict[str, Any]:
         """What a record says about the stack it trained in (see `stack_info`)."""
         return stack_info([c.config for c in self.cells], index)
+
+
+def step_cost(configs: Sequence[RunConfig]) -> float:
+    """A stack's work per generator step, in arbitrary units, for ordering stacks and
+    weighting progress: every generator step makes 1 + critic_steps passes through a critic
+    of fixed width and the generator, so a 5-critic-step MMD-GAN stack of width 20 still
+    outlasts any single-critic stack. A model, not a measurement (it leaves out how costly
+    each objective's critic pass is)."""
+    c = configs[0]
+    critic = objectives.get(c.model).critic_steps(c.hyperparameters)
+    width = max(cfg.width for cfg in configs)
+    return len(configs) * (1 + critic) * (ArchConfig.critic_width ** 2 + width ** 2 / 4)
 
 
 def stack_info(configs: Sequence[RunConfig], index: int) -> dict[str, Any]:
@@ -264,10 +281,8 @@ def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], ev
     the cells, ``max_stack`` and the device kind alone (see the module docstring); a sweep
     with fewer stacks than workers leaves workers idle rather than change it.
 
-    Tasks are ordered most expensive first: every generator step makes 1 + critic_steps
-    passes through a critic of fixed width and the generator, so a 5-critic-step MMD-GAN
-    stack of width 20 still outlasts any single-critic stack, and longest first keeps the
-    tail short."""
+    Tasks are ordered most expensive first (`step_cost` times steps), as longest first
+    keeps the tail short."""
     groups: dict[tuple, list[Cell]] = {}
     for c in cells:
         groups.setdefault(c.config.stack_key(mixed_widths), []).append(c)
@@ -275,10 +290,7 @@ def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], ev
     pending = set(pending)
 
     def cost(stack: Sequence[Cell]) -> float:
-        c = stack[0].config
-        critic = objectives.get(c.model).critic_steps(c.hyperparameters)
-        width = max(cell.config.width for cell in stack)
-        return len(stack) * c.steps * (1 + critic) * (ArchConfig.critic_width ** 2 + width ** 2 / 4)
+        return step_cost([c.config for c in stack]) * stack[0].config.steps
     todo = [(s, tuple(i for i, c in enumerate(s) if c in pending)) for s in sorted(stacks, key=cost, reverse=True)]
     return [Task(sweep, tuple(s), evaluate(s[0].config.dataset), plugins, idx, long or LongRun(),
                  tuple(snapshot_steps), figures, store.source())

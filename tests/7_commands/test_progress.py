@@ -1,5 +1,6 @@
-"""A sweep's progress counts generator steps across running stacks: on a terminal a bar,
-elsewhere plain lines; the steps move before any stack finishes its cells."""
+"""A sweep's progress counts generator steps across running stacks, weighted by each stack's
+work per step: on a terminal a bar, elsewhere plain lines; the steps move before any stack
+finishes its cells."""
 from __future__ import annotations
 
 import io
@@ -30,9 +31,10 @@ def test_plain_lines_without_a_terminal_every_fraction_of_the_steps():
     progress.close()
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue()
-    assert re.fullmatch(r"progress: 110/2,000 steps \(5\.5%\), 0/4 cells, elapsed 0:0\d, eta \d+:\d\d", lines[0])
-    assert lines[1].startswith("progress: 1,060/2,000 steps (53.0%), 2/4 cells")
-    assert lines[-1].startswith("progress: 2,000/2,000 steps (100.0%), 4/4 cells")
+    assert re.fullmatch(r"progress: 110/2,000 steps \(5\.5% of the work\), 0/4 cells, elapsed 0:0\d, eta \d+:\d\d",
+                        lines[0])
+    assert lines[1].startswith("progress: 1,060/2,000 steps (53.0% of the work), 2/4 cells")
+    assert lines[-1].startswith("progress: 2,000/2,000 steps (100.0% of the work), 4/4 cells")
 
 
 def test_steps_never_run_backwards_or_past_a_stack():
@@ -44,15 +46,26 @@ def test_steps_never_run_backwards_or_past_a_stack():
     assert progress.done == [100]
 
 
-def test_a_bar_on_a_terminal_counts_steps_with_cells_beside_them():
+def test_a_bar_on_a_terminal_shows_the_share_of_the_work_with_steps_and_cells_beside_it():
     out = Terminal()
     progress = StepProgress([300, 100], cells=3, unit="cell", stream=out)
     progress.advance(0, 120)
     progress.finish(1, 1)
-    assert progress.bar.n == 220
+    assert abs(progress.bar.n - 55) < 1e-9  # (120 + 100) of 400 equal-weight steps
     progress.bar.refresh()
-    assert "1/3 cells" in out.getvalue() and "\r" in out.getvalue()
+    assert "220/400 steps, 1/3 cells" in out.getvalue() and "\r" in out.getvalue()
     progress.close()
+
+
+def test_the_share_and_eta_weigh_steps_by_their_stacks_work():
+    """A costly stack (weight 9) trained first: after it, 90% of the work is done, not 50%
+    of the steps, and the time left is a ninth of the time spent."""
+    progress = StepProgress([100, 100], cells=2, unit="cell", stream=io.StringIO(), weights=[9.0, 1.0])
+    progress.started -= 90.0
+    progress.finish(0, 1)
+    assert abs(progress.share() - 0.9) < 1e-12
+    assert re.fullmatch(r"progress: 100/200 steps \(90\.0% of the work\), 1/2 cells, elapsed 1:3\d, eta 0:1\d",
+                        progress.line()), progress.line()
 
 
 def stack(task: dict, device: str, progress=None) -> list[dict]:
@@ -71,7 +84,7 @@ def test_workers_report_steps_before_their_stacks_finish(tmp_path):
     assert sorted(r["path"] for r in rows) == sorted(t["path"] for t in tasks)
     text = out.getvalue()
     assert re.search(r"progress: (50|100|150)/200 steps .*, 0/2 cells", text), text
-    assert text.splitlines()[-1].startswith("progress: 200/200 steps (100.0%), 2/2 cells")
+    assert text.splitlines()[-1].startswith("progress: 200/200 steps (100.0% of the work), 2/2 cells")
     assert "cell0: ok [1 s]" in text
 
 
@@ -79,7 +92,7 @@ def test_in_process_tasks_report_straight_to_the_bar(tmp_path):
     out = io.StringIO()
     run_with_progress(stack, [{"path": str(tmp_path / "c"), "steps": 40}], Placement(jobs=1), 1, "cell", tmp_path,
                       lambda *a: [], steps=lambda t: t["steps"], stream=out)
-    assert out.getvalue().splitlines()[0].startswith("progress: 20/40 steps (50.0%), 0/1 cells")
+    assert out.getvalue().splitlines()[0].startswith("progress: 20/40 steps (50.0% of the work), 0/1 cells")
 
 
 def test_more_jobs_than_cores_is_said_in_one_line(capsys):

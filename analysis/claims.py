@@ -333,16 +333,17 @@ def noise_dim_finding(df: pd.DataFrame, data_dim: int, scope: str) -> str | None
     """What one (setting, data set)'s records show about noise dimensions below the data's
     dimension ``data_dim`` against those at or above it: per objective and noise dimension
     the successful runs (Wilson interval), successful seeds per width, median MMD^2 and
-    spread along the ring, and each lower dimension's median MMD^2 over that at the lowest
-    dimension at or above the data's. None unless the records have noise dimensions on both sides."""
+    spread along the ring, and each lower dimension's median MMD^2 over that at the objective's
+    lowest dimension at or above the data's. An objective is left out unless its records have
+    noise dimensions on both sides; None when no objective has."""
     if df is None or df.empty or "noise_dim" not in df:
-        return None
-    dims = levels(df, "noise_dim")
-    below, reference = [d for d in dims if d < data_dim], next((d for d in dims if d >= data_dim), None)
-    if not below or reference is None:
         return None
     sentences = []
     for label, g in df.groupby("label", sort=False):
+        dims = levels(g, "noise_dim")
+        below, reference = [d for d in dims if d < data_dim], next((d for d in dims if d >= data_dim), None)
+        if not below or reference is None:
+            continue
         parts, mmd = [], {}
         for d in dims:
             h = g[g["noise_dim"] == d]
@@ -360,7 +361,8 @@ def noise_dim_finding(df: pd.DataFrame, data_dim: int, scope: str) -> str | None
         sentences.append(f"{label}: " + "; ".join(parts) + ". Median MMD² at noise dimension "
                          + ", ".join(f"{d} is {r}" for d, r in zip(below, ratios))
                          + f" that at noise dimension {reference}.")
-    return (f"Noise dimension below the data's dimension ({data_dim}), {scope}. " + " ".join(sentences))
+    return f"Noise dimension below the data's dimension ({data_dim}), {scope}. " + " ".join(sentences) \
+        if sentences else None
 
 
 FID_CLAIM = "FID ordering GRAM-net < GAN < MMD-GAN (Table 1)"

@@ -45,7 +45,6 @@ from analysis.claims import (
 from analysis.document import Document
 from analysis.frames import (
     SWEEPS,
-    axis_name,
     by_setting,
     by_setting_and_dataset,
     cell_words,
@@ -124,18 +123,23 @@ def settings(records: Sequence[store.Record]) -> list[str]:
 
 
 def missing_runs(df: pd.DataFrame, axes: Sequence[str]) -> list[str]:
-    """Runs expected (every objective x cell of the grid x seed seen in this group) but absent,
-    and runs that crashed or diverged."""
+    """Runs expected but absent, and runs that crashed or diverged. Expected: every objective x
+    seed seen in this group x cell of the grid, where an axis value off the paper's grid (an
+    extension, such as noise dimension 3 on ring3d) is expected only of the objectives that ran it."""
     lines = []
     seeds = sorted(df["seed"].unique())
-    cells = list(itertools.product(*(levels(df, a) for a in axes)))
     for _, g in df.groupby("entry", sort=False):
+        cells = list(itertools.product(*([v for v in levels(df, a) if v in PAPER_GRID.get(a, ()) or (g[a] == v).any()]
+                                         for a in axes)))
         have = {(*(row[a] for a in axes), row["seed"]) for _, row in g.iterrows()}
-        absent = [(*c, s) for c in cells for s in seeds if (*c, s) not in have]
-        label = g["label"].iloc[0]
-        if absent:
-            lines.append(f"{label}: missing " + "; ".join(
-                ", ".join(f"{axis_name(a)} {v}" for a, v in zip(axes, m[:-1])) + f", seed {m[-1]}" for m in absent))
+        absent = {s: [c for c in cells if (*c, s) not in have] for s in seeds}
+        label, count = g["label"].iloc[0], sum(map(len, absent.values()))
+        whole = [s for s, c in absent.items() if len(c) == len(cells)]
+        parts = [f"seed(s) {', '.join(map(str, whole))} (every cell)"] if whole else []
+        parts += [f"seed {s}: " + "; ".join(cell_words(dict(zip(axes, c))) for c in absent[s])
+                  for s in seeds if absent[s] and s not in whole]
+        if count:
+            lines.append(f"{label}: missing {count} run(s): " + "; ".join(parts))
         for _, row in g[g["status"] != "ok"].iterrows():
             lines.append(f"{label}: {cell_words({a: row[a] for a in axes}) or 'the one cell'}, seed {row['seed']} "
                          f"{row['status']}"

@@ -167,6 +167,19 @@ def test_fid_ordering_claim_reads_the_means_and_reports_welch():
     assert claims.fid_verdicts(None)[0].verdict == "not run"
 
 
+def test_missing_runs_are_listed_by_seed_and_extension_cells_only_where_they_ran():
+    """GRAM-net also ran noise dimension 3 (an extension, off the paper's grid) and lacks one
+    cell of seed 1; GAN ran seed 0 only: GAN is not asked for noise dimension 3."""
+    def frame_rows(model, noise_dims, seeds, skip=()):
+        return [{"entry": model, "label": model.upper(), "noise_dim": nd, "width": w, "seed": s, "status": "ok"}
+                for nd in noise_dims for w in (20, 100, 200) for s in seeds if (nd, w, s) not in skip]
+    df = pd.DataFrame(frame_rows("gram", (2, 3, 4, 8, 16), (0, 1), skip={(3, 20, 1)})
+                      + frame_rows("gan", (2, 4, 8, 16), (0,)))
+    lines = report.missing_runs(df, ["noise_dim", "width"])
+    assert lines == ["GRAM: missing 1 run(s): seed 1: noise dimension 3, generator width 20",
+                     "GAN: missing 12 run(s): seed(s) 1 (every cell)"]
+
+
 def test_report_says_not_run_for_claims_without_records(tmp_path, capsys):
     """Only GRAM-net (fits: true samples) and GAN (every sample off by 5) on a 2 x 2 grid, and
     image records without MMD-GAN: the GRAM-net and GAN claims are decided, the others are 'not
@@ -188,7 +201,7 @@ def test_report_says_not_run_for_claims_without_records(tmp_path, capsys):
         assert claim in printed
     assert "no finished MMD-GAN runs" in rows["FID ordering GRAM-net < GAN < MMD-GAN (Table 1)"]
     assert re.search(r"31\.00 ± 1\.00\s*\|\s*\*\*21\.00 ± 1\.00\*\*", md)  # Welch separates them, 3 seeds each
-    assert "GAN: missing" in md and "seed 1" in md  # GAN ran seed 0 only
+    assert "GAN: missing 4 run(s): seed(s) 1 (every cell)" in md  # GAN ran seed 0 only
     assert "cells of the paper's grid not run here (8)" in md
     assert "code: `" in md and "versions (12 runs)" in md
     html = (out / "report.html").read_text()

@@ -249,6 +249,15 @@ def test_noise_dimension_finding_states_what_the_records_show(mmd_low, mmd_at, r
     assert "median spread along the ring 1.80" in text and "too-wide 10" in text
 
 
+def test_noise_dimension_finding_reads_each_objective_on_its_own_dimensions():
+    """GAN ran noise dimensions 2 and 4 only (the paper's grid), MMD-net only 4: GAN is compared
+    with its own 4, MMD-net is left out, no empty "0/0" entries."""
+    gan = pd.DataFrame(rows("gan", noise_dims=[2, 4], dataset="ring3d") + rows("mmdnet", noise_dims=[4]))
+    text = claims.noise_dim_finding(pd.concat([finding_rows(0.01, 0.002), gan]), 3, "ring3d")
+    assert "GAN: noise dimension 2: successful runs" in text and "that at noise dimension 4." in text
+    assert "MMD-net" not in text and "0/0" not in text and "nan" not in text
+
+
 def test_noise_dimension_finding_needs_dimensions_on_both_sides():
     ring2d = pd.DataFrame(rows("gram"))
     assert claims.noise_dim_finding(ring2d, 2, "ring2d") is None  # the paper's grid starts at the data's dimension

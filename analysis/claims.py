@@ -318,15 +318,19 @@ def complete_seeds(runs: dict[str, pd.DataFrame], cells: set[str]) -> list[int]:
 
 
 def set_aside(runs: dict[str, pd.DataFrame], seeds: Sequence[int], cells: int) -> str:
-    """The runs of incomplete seeds a verdict leaves out, in words (empty when none)."""
+    """The runs a verdict leaves out, in words (empty when none): per objective, its runs of
+    other seeds than ``seeds``, and which of those seeds it has not completed itself."""
     parts = []
     for m, r in runs.items():
         rest = r[~r["seed"].isin(seeds)]
         if len(rest):
-            parts.append(f"{PAPER_MODELS.get(m, m)} seed(s) {', '.join(map(str, sorted(rest['seed'].unique())))} "
-                         f"({len(rest)} of {cells * rest['seed'].nunique()} runs there)")
-    return (f"; judged on the complete seeds {', '.join(map(str, seeds))}; set aside as incomplete: "
-            + "; ".join(parts)) if parts else ""
+            per_seed = rest.groupby("seed")["cell"].nunique()
+            partial = per_seed[per_seed < cells]
+            parts.append(f"{PAPER_MODELS.get(m, m)} {len(rest)} runs of seed(s) {', '.join(map(str, per_seed.index))}"
+                         + (f", seed(s) {', '.join(map(str, partial.index))} incomplete ({int(partial.sum())} of "
+                            f"{cells * len(partial)} cells)" if len(partial) else ""))
+    return (f"; judged on the seeds complete for every objective of the claim: {', '.join(map(str, seeds))}; set "
+            "aside: " + "; ".join(parts)) if parts else ""
 
 
 def noise_dim_finding(df: pd.DataFrame, data_dim: int, scope: str) -> str | None:

@@ -201,8 +201,8 @@ def test_half_trained_seeds_are_set_aside_not_counted():
     v = judged(rows("gram", seeds=[0, 1]), half)[GRAM_CLAIM]
     assert len(half) == 21 and v.verdict == "reproduced"
     assert f"seeds whose every cell succeeds {interval(2, 2)}" in v.measured
-    assert v.measured.endswith("judged on the complete seeds 0, 1; set aside as incomplete: GRAM-net seed(s) 2, 3, 4 "
-                               "(21 of 36 runs there)")
+    assert v.measured.endswith("judged on the seeds complete for every objective of the claim: 0, 1; set aside: "
+                               "GRAM-net 21 runs of seed(s) 2, 3, 4, seed(s) 2, 3, 4 incomplete (21 of 36 cells)")
     whole = judged(rows("gram", seeds=[0, 1]), rows("gram", "too-wide", seeds=[2, 3, 4]))[GRAM_CLAIM]
     assert whole.verdict == "not reproduced" and "set aside" not in whole.measured
 
@@ -213,10 +213,13 @@ def test_a_claim_of_several_objectives_compares_the_seeds_they_all_completed():
     mmdgan = rows("mmdgan", "too-wide", seeds=[0]) + rows("mmdgan", "missed-modes", seeds=[1], widths=[200])
     v = judged(rows("gan", lambda nd, w, s: "missed-modes" if s % 2 else "ok"), mmdgan, rows("gram"))[BETWEEN_CLAIM]
     assert f"GAN {interval(12, 12)}, MMD-GAN {interval(12, 12)}" in v.measured and v.holds is True
-    assert ("set aside as incomplete: GAN seed(s) 1, 2, 3, 4 (48 of 48 runs there); MMD-GAN seed(s) 1 (4 of 12 runs "
-            "there); GRAM-net seed(s) 1, 2, 3, 4 (48 of 48 runs there)") in v.measured
+    assert ("judged on the seeds complete for every objective of the claim: 0; set aside: GAN 48 runs of seed(s) "
+            "1, 2, 3, 4; MMD-GAN 4 runs of seed(s) 1, seed(s) 1 incomplete (4 of 12 cells); GRAM-net 48 runs of "
+            "seed(s) 1, 2, 3, 4") in v.measured
     later = judged(rows("gram", seeds=[0], widths=[20, 100]), rows("gram", seeds=[1]))[GRAM_CLAIM]
-    assert later.verdict == "reproduced" and "judged on the complete seeds 1;" in later.measured
+    assert later.verdict == "reproduced"
+    assert later.measured.endswith("claim: 1; set aside: GRAM-net 8 runs of seed(s) 0, seed(s) 0 incomplete (8 of 12 "
+                                   "cells)")
     none = judged(rows("gram", seeds=[0], widths=[20]), rows("gram", seeds=[1], widths=[100, 200]))[GRAM_CLAIM]
     assert none.verdict == "not run" and "no seed has a run in every cell for GRAM-net" in none.measured
 

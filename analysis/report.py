@@ -22,9 +22,11 @@ import datetime as dt
 import itertools
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import store
@@ -122,14 +124,16 @@ def settings(records: Sequence[store.Record]) -> list[str]:
     return lines
 
 
-def missing_runs(df: pd.DataFrame, axes: Sequence[str]) -> list[str]:
+def missing_runs(df: pd.DataFrame, axes: Sequence[str], core: Mapping[str, Sequence[Any]] | None = None) -> list[str]:
     """Runs expected but absent, and runs that crashed or diverged. Expected: every objective x
-    seed seen in this group x cell of the grid, where an axis value off the paper's grid (an
-    extension, such as noise dimension 3 on ring3d) is expected only of the objectives that ran it."""
+    seed seen in this group x cell of the grid; with ``core`` (the paper's grid, for ring
+    records) an axis value outside it (an extension, such as noise dimension 3 on ring3d) is
+    expected only of the objectives that ran it."""
     lines = []
     seeds = sorted(df["seed"].unique())
     for _, g in df.groupby("entry", sort=False):
-        cells = list(itertools.product(*([v for v in levels(df, a) if v in PAPER_GRID.get(a, ()) or (g[a] == v).any()]
+        cells = list(itertools.product(*([v for v in levels(df, a)
+                                          if core is None or v in core.get(a, ()) or (g[a] == v).any()]
                                          for a in axes)))
         have = {(*(row[a] for a in axes), row["seed"]) for _, row in g.iterrows()}
         absent = {s: [c for c in cells if (*c, s) not in have] for s in seeds}
@@ -144,13 +148,17 @@ def missing_runs(df: pd.DataFrame, axes: Sequence[str]) -> list[str]:
             lines.append(f"{label}: {cell_words({a: row[a] for a in axes}) or 'the one cell'}, seed {row['seed']} "
                          f"{row['status']}"
                          + (f" ({row['reason']})" if row.get("reason") else ""))
-    if set(PAPER_GRID) <= set(df.columns):
-        not_run = [c for c in itertools.product(*PAPER_GRID.values())
-                   if not ((df["noise_dim"] == c[0]) & (df["width"] == c[1])).any()]
-        if not_run:
-            lines.append(f"cells of the paper's grid not run here ({len(not_run)}): "
-                         + "; ".join(f"noise dimension {n}, width {w}" for n, w in not_run))
     return lines
+
+
+def paper_cells_not_run(df: pd.DataFrame) -> list[str]:
+    """Ring records: the cells of the paper's grid that no run of ``df`` has, in one line."""
+    if not set(PAPER_GRID) <= set(df.columns):
+        return []
+    not_run = [c for c in itertools.product(*PAPER_GRID.values())
+               if not np.logical_and.reduce([df[a] == v for a, v in zip(PAPER_GRID, c)]).any()]
+    return [f"cells of the paper's grid not run here ({len(not_run)}): "
+            + "; ".join(cell_words(dict(zip(PAPER_GRID, c))) for c in not_run)] if not_run else []
 
 
 def default_cell(df: pd.DataFrame, axes: Sequence[str]) -> str:
@@ -208,7 +216,7 @@ def stability_section(doc: Document, appendix: Document, runs: list[store.Record
     shown, _ = stability.per_cell(df, axes)
     appendix.table(shown, f"Ring stability per cell, {dataset_words(dataset)} ({describe_setting(runs[0])}): mean "
                           "± std over seeds; (k/n): only k of n seeds have a value.")
-    problems = missing_runs(df, axes)
+    problems = missing_runs(df, axes, PAPER_GRID) + paper_cells_not_run(df)
     return ring_verdicts(df, f"{dataset} ({setting})", ring_basis(df, list(runs[0].axes)), list(runs[0].axes)), problems
 
 

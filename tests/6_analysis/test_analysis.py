@@ -175,9 +175,12 @@ def test_missing_runs_are_listed_by_seed_and_extension_cells_only_where_they_ran
                 for nd in noise_dims for w in (20, 100, 200) for s in seeds if (nd, w, s) not in skip]
     df = pd.DataFrame(frame_rows("gram", (2, 3, 4, 8, 16), (0, 1), skip={(3, 20, 1)})
                       + frame_rows("gan", (2, 4, 8, 16), (0,)))
-    lines = report.missing_runs(df, ["noise_dim", "width"])
+    lines = report.missing_runs(df, ["noise_dim", "width"], claims.PAPER_GRID)
     assert lines == ["GRAM: missing 1 run(s): seed 1: noise dimension 3, generator width 20",
                      "GAN: missing 12 run(s): seed(s) 1 (every cell)"]
+    assert report.missing_runs(df, ["noise_dim", "width"])[1] == "GAN: missing 18 run(s): seed(s) 1 (every cell); " \
+        "seed 0: noise dimension 3, generator width 20; noise dimension 3, generator width 100; noise dimension 3, " \
+        "generator width 200"  # without the paper's grid as the core, every value is expected of every objective
 
 
 def test_report_says_not_run_for_claims_without_records(tmp_path, capsys):
@@ -202,6 +205,7 @@ def test_report_says_not_run_for_claims_without_records(tmp_path, capsys):
     assert "no finished MMD-GAN runs" in rows["FID ordering GRAM-net < GAN < MMD-GAN (Table 1)"]
     assert re.search(r"31\.00 ± 1\.00\s*\|\s*\*\*21\.00 ± 1\.00\*\*", md)  # Welch separates them, 3 seeds each
     assert "GAN: missing 4 run(s): seed(s) 1 (every cell)" in md  # GAN ran seed 0 only
+    assert md.count("cells of the paper's grid not run here") == 1  # the ring records', not the image ones
     assert "cells of the paper's grid not run here (8)" in md
     assert "code: `" in md and "versions (12 runs)" in md
     html = (out / "report.html").read_text()

@@ -333,40 +333,54 @@ def set_aside(runs: dict[str, pd.DataFrame], seeds: Sequence[int], cells: int) -
             "aside: " + "; ".join(parts)) if parts else ""
 
 
-def noise_dim_finding(df: pd.DataFrame, data_dim: int, scope: str) -> str | None:
+@dataclass(frozen=True)
+class Finding:
+    """A finding beyond the paper's claims: its statement in words and the table it rests on."""
+
+    text: str
+    table: pd.DataFrame
+
+
+def noise_dim_finding(df: pd.DataFrame, data_dim: int, scope: str) -> Finding | None:
     """What one (setting, data set)'s records show about noise dimensions below the data's
-    dimension ``data_dim`` against those at or above it: per objective and noise dimension
-    the successful runs (Wilson interval), successful seeds per width, median MMD^2 and
-    spread along the ring, and each lower dimension's median MMD^2 over that at the objective's
+    dimension ``data_dim`` against those at or above it. The table: per objective and noise
+    dimension the successful runs (Wilson interval), successful seeds per width, median MMD^2,
+    median spread along the ring and the failure types. The text: per objective, the
+    successful runs and the median MMD^2 of each lower dimension against the objective's
     lowest dimension at or above the data's. An objective is left out unless its records have
     noise dimensions on both sides; None when no objective has."""
     if df is None or df.empty or "noise_dim" not in df:
         return None
-    sentences = []
+    rows, sentences = [], []
     for label, g in df.groupby("label", sort=False):
         dims = levels(g, "noise_dim")
         below, reference = [d for d in dims if d < data_dim], next((d for d in dims if d >= data_dim), None)
         if not below or reference is None:
             continue
-        parts, mmd = [], {}
+        mmd, success = {}, {}
         for d in dims:
             h = g[g["noise_dim"] == d]
-            widths = ", ".join(f"width {w}: {int(x['success'].sum())}/{len(x)}" for w, x in h.groupby("width")) \
-                if "width" in h else ""
             mmd[d] = float(np.nanmedian(h["mmd2"].astype(float))) if "mmd2" in h and h["mmd2"].notna().any() \
                 else math.nan
-            along = (f", median spread along the ring {_median(h['spread_tangential'])}"
-                     if "spread_tangential" in h else "")
-            parts.append(f"noise dimension {d}: successful runs {rate(*_success(h))}"
-                         + (f" ({widths})" if widths else "") + f", median MMD² {mmd[d]:.3g}{along}; "
-                         + failure_counts(h))
+            success[d] = rate(*_success(h))
+            per_width = ", ".join(f"{w}: {int(x['success'].sum())}/{len(x)}" for w, x in h.groupby("width")) \
+                if "width" in h else ""
+            rows.append({"objective": label, "noise dimension": d, "successful runs": success[d],
+                         "successful seeds per width": per_width,
+                         "median MMD²": f"{mmd[d]:.3g}",
+                         "median spread along the ring": _median(h["spread_tangential"])
+                         if "spread_tangential" in h else "n/a",
+                         "failure types": failure_counts(h).removeprefix("failure types: ")})
         ratios = [f"{mmd[d] / mmd[reference]:.1f} times" if mmd[reference] > 0 and np.isfinite(mmd[d]) else "n/a"
                   for d in below]
-        sentences.append(f"{label}: " + "; ".join(parts) + ". Median MMD² at noise dimension "
-                         + ", ".join(f"{d} is {r}" for d, r in zip(below, ratios))
+        sentences.append(f"{label}: successful runs " + ", ".join(f"{success[d]} at noise dimension {d}" for d in below)
+                         + f" against {success[reference]} at noise dimension {reference}; median MMD² at noise "
+                         "dimension " + ", ".join(f"{d} is {r}" for d, r in zip(below, ratios))
                          + f" that at noise dimension {reference}.")
-    return f"Noise dimension below the data's dimension ({data_dim}), {scope}. " + " ".join(sentences) \
-        if sentences else None
+    if not rows:
+        return None
+    return Finding(f"Noise dimension below the data's dimension ({data_dim}), {scope}. " + " ".join(sentences),
+                   pd.DataFrame(rows))
 
 
 FID_CLAIM = "FID ordering GRAM-net < GAN < MMD-GAN (Table 1)"

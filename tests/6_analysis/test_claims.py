@@ -5,6 +5,7 @@ success, MMD-net's smear; verdicts away from the paper's setting read "indicativ
 the reason, ring3d verdicts carry "extension"; records without failure types are not judged;
 the noise-dimension finding is computed from the records."""
 import itertools
+import re
 
 import pandas as pd
 import pytest
@@ -243,22 +244,25 @@ def finding_rows(mmd_low, mmd_at):
 
 @pytest.mark.parametrize("mmd_low, mmd_at, ratio", [(0.01, 0.002, "5.0"), (0.003, 0.002, "1.5")])
 def test_noise_dimension_finding_states_what_the_records_show(mmd_low, mmd_at, ratio):
-    text = claims.noise_dim_finding(finding_rows(mmd_low, mmd_at), 3, "ring3d, setting s")
-    assert text.startswith("Noise dimension below the data's dimension (3), ring3d, setting s.")
-    assert f"noise dimension 2: successful runs {interval(5, 15)} (width 20: 0/5, width 100: 0/5, width 200: 5/5)" \
-        in text
-    assert f"noise dimension 3: successful runs {interval(15, 15)}" in text
-    assert f"Median MMD² at noise dimension 2 is {ratio} times that at noise dimension 3." in text
-    assert "median spread along the ring 1.80" in text and "too-wide 10" in text
+    found = claims.noise_dim_finding(finding_rows(mmd_low, mmd_at), 3, "ring3d, setting s")
+    assert found.text == (f"Noise dimension below the data's dimension (3), ring3d, setting s. GRAM-net: successful "
+                          f"runs {interval(5, 15)} at noise dimension 2 against {interval(15, 15)} at noise "
+                          f"dimension 3; median MMD² at noise dimension 2 is {ratio} times that at noise dimension 3.")
+    low = found.table.set_index("noise dimension").loc[2]
+    assert low["successful runs"] == interval(5, 15)
+    assert low["successful seeds per width"] == "20: 0/5, 100: 0/5, 200: 5/5"
+    assert low["median spread along the ring"] == "1.80" and low["failure types"] == "ok 5, too-wide 10"
+    assert list(found.table["noise dimension"]) == [2, 3, 4] and low["median MMD²"] == f"{mmd_low:.3g}"
 
 
 def test_noise_dimension_finding_reads_each_objective_on_its_own_dimensions():
     """GAN ran noise dimensions 2 and 4 only (the paper's grid), MMD-net only 4: GAN is compared
     with its own 4, MMD-net is left out, no empty "0/0" entries."""
     gan = pd.DataFrame(rows("gan", noise_dims=[2, 4], dataset="ring3d") + rows("mmdnet", noise_dims=[4]))
-    text = claims.noise_dim_finding(pd.concat([finding_rows(0.01, 0.002), gan]), 3, "ring3d")
-    assert "GAN: noise dimension 2: successful runs" in text and "that at noise dimension 4." in text
-    assert "MMD-net" not in text and "0/0" not in text and "nan" not in text
+    found = claims.noise_dim_finding(pd.concat([finding_rows(0.01, 0.002), gan]), 3, "ring3d")
+    assert "GAN: successful runs" in found.text and "that at noise dimension 4." in found.text
+    assert "MMD-net" not in found.text and "0/0" not in found.text and "nan" not in found.text
+    assert list(found.table["objective"].unique()) == ["GRAM-net", "GAN"]
 
 
 def test_noise_dimension_finding_needs_dimensions_on_both_sides():
@@ -287,8 +291,10 @@ def test_the_report_states_the_finding_from_ring3d_records(tmp_path):
     md = (tmp_path / "rep" / "report.md").read_text()
     finding = next(line for line in md.splitlines() if line.startswith("Noise dimension below the data's dimension"))
     assert finding.startswith("Noise dimension below the data's dimension (3), ring3d, setting steps20_batch64")
-    assert f"noise dimension 2: successful runs {interval(0, 1)}" in finding and "too-wide 1" in finding
-    assert f"noise dimension 3: successful runs {interval(1, 1)}" in finding
+    assert f"successful runs {interval(0, 1)} at noise dimension 2 against {interval(1, 1)} at noise dimension 3" \
+        in finding
+    table = md[md.index(finding):md.index("## How the records were made")]
+    assert re.search(r"\| GRAM-net +\| +2 \| 0/1 = 0.00 .*\| 20: 0/1 .*\| too-wide 1 +\|", table), table
     assert "| extension (the paper shows ring2d only); indicative only (20 steps" in md.replace("**", "")
 
 

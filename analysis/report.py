@@ -44,7 +44,7 @@ from analysis.claims import (
     ring_basis,
     ring_verdicts,
 )
-from analysis.document import Document
+from analysis.document import Document, Figure
 from analysis.frames import (
     SWEEPS,
     by_setting,
@@ -62,7 +62,7 @@ from analysis.stats import BOLD_RULE
 from cli import Parser, clean_exit, fail
 from cli.options import add_options
 from core import experiments
-from core.files import ensure_dir
+from core.files import atomic_path, ensure_dir
 from metrics.success import SUCCESS_RULE
 
 TITLE = "Reproduction report: Generative Ratio Matching Networks (Srivastava et al., ICLR 2020)"
@@ -122,6 +122,10 @@ def settings(records: Sequence[store.Record]) -> list[str]:
             hp = {k: v for k, v in r.config["hp"].items() if k not in r.axes}
             lines.append(f"{r.display_name} (`{entry}`): " + ", ".join(f"{k}={v}" for k, v in sorted(hp.items())))
     return lines
+
+
+CURVES = ("each objective's mean over seeds, shaded from the lowest to the highest seed (scored on fewer samples than "
+          "the tables).")
 
 
 def missing_runs(df: pd.DataFrame, axes: Sequence[str], core: Mapping[str, Sequence[Any]] | None = None) -> list[str]:
@@ -205,9 +209,7 @@ def stability_section(doc: Document, appendix: Document, runs: list[store.Record
     for cell in dict.fromkeys(df["cell"]):  # metrics over steps, where the runs were trained with --eval-every
         curves = _png(figs / f"over_steps_{store.dataset_dir(dataset)}_{cell}")
         if curves.exists():
-            doc.figure(curves, f"Metrics over generator steps at {words_of_cell(df, cell, runs[0].axes)}: each "
-                               "objective's mean over seeds, shaded from the lowest to the highest seed (scored on "
-                               "fewer samples than the tables).")
+            doc.figure(curves, f"Metrics over generator steps at {words_of_cell(df, cell, runs[0].axes)}: {CURVES}")
     shown, _ = stability.summarise(df, axes)
     doc.table(shown, f"Per objective over all cells and seeds: success rate with its 95% Wilson interval; metrics "
                      f"mean ± std over runs. {SUCCESS_RULE}.")
@@ -245,6 +247,10 @@ def fid_section(doc: Document, group: list[store.Record], out: Path, formats: Se
         if png.exists():
             doc.figure(png, f"Samples of each objective's lowest finished seed: {dataset_words(dataset)}, "
                             f"{words_of_cell(df, cell, group[0].axes)}.")
+        curves = target / "figures" / f"over_steps_{dataset}_{cell}.png"
+        if curves.exists():
+            doc.figure(curves, f"Metrics over generator steps, {dataset_words(dataset)}, "
+                               f"{words_of_cell(df, cell, group[0].axes)}: {CURVES}")
     problems = missing_runs(df, list(group[0].axes))
     return fid_verdicts(df, setting, list(group[0].axes)), problems
 
@@ -341,9 +347,27 @@ def build(root: Path, out: Path, formats: Sequence[str], prog: str) -> tuple[Doc
     return doc, verdicts
 
 
+def publish(doc: Document, out: Path, target: Path) -> int:
+    """``doc`` (built under ``out``) into ``target`` as report.md and only the PNG figures it
+    shows, at the same relative paths, each re-encoded as a 256-colour palette PNG (plots have
+    few colours; a third of the bytes); returns the bytes written. Nothing else is copied."""
+    from PIL import Image  # pillow: only where a report is published
+    size = 0
+    for fig in (b for b in doc.blocks if isinstance(b, Figure)):
+        dest = target / fig.path.relative_to(out)
+        with Image.open(fig.path) as im:
+            palette = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+        with atomic_path(dest, root=target) as tmp:
+            palette.save(tmp, "PNG", optimize=True)
+        size += dest.stat().st_size
+    text = doc.markdown(out)
+    store.write_text(target / "report.md", text, root=target)
+    return size + len(text.encode())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
-    add_options(p, "results", "out", "format", shown={"out": "RESULTS/report"},
+    add_options(p, "results", "out", "format", "publish", shown={"out": "RESULTS/report"},
                 notes={"out": "the folder of report.md, report.html and their figures"})
     args = p.parse_args(argv)
     if not args.results.exists():
@@ -358,10 +382,15 @@ def main(argv: list[str] | None = None) -> int:
             doc, verdicts = built
             store.write_text(out / "report.md", doc.markdown(out), root=out)
             store.write_text(out / "report.html", doc.html(), root=out)
+            if args.publish:
+                store.ensure_writable(args.publish)
+                size = publish(doc, out, args.publish)
         except PermissionError as err:  # a file, a read-only folder, a symbolic link out of OUT
             fail(p.prog, str(err))
     print(verdict_table(verdicts)[["claim", "scope", "verdict"]].to_markdown(index=False))
     print(f"\nreport: {out / 'report.md'}\n        {out / 'report.html'}")
+    if args.publish:
+        print(f"published: {args.publish / 'report.md'} and its PNG figures, {size / 1e6:.1f} MB in all")
     counts = Counter(v.verdict if v.verdict in (REPRODUCED, NOT_REPRODUCED, NOT_RUN) else "indicative or extension"
                      for v in verdicts)
     print(", ".join(f"{counts[k]} {k}" for k in (REPRODUCED, NOT_REPRODUCED, "indicative or extension", NOT_RUN)),

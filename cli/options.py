@@ -309,6 +309,8 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
     Option(("--no-figures",), "tables only: skip the figures", argparse={"action": "store_true"}),
     Option(("--format",), "figure formats, a comma list of " + ", ".join(FIGURE_FORMATS) + " (default {default}: "
            "PNG to look at, PDF (vector) for a paper)", FORMATS, ",".join(DEFAULT_FIGURE_FORMATS)),
+    Option(("--publish",), "also write the report into this folder for a repository: report.md and only the "
+           "PNG figures it shows, each as a 256-colour PNG (about a third of the size)", Path, check=path_room),
     # the bench
     Option(("--stack",), "comma list of runs trained together (default {default})", INT_LIST, "1,4",
            at_least(1)),

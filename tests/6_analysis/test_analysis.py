@@ -138,8 +138,9 @@ def test_fid_table_bolds_by_the_stated_test_and_keeps_hashes_out_of_the_body():
     assert latex_escape("**25.00 ± 0.50**") == r"\textbf{25.00 $\pm$ 0.50}"
 
 
-def write_fid_records(root, fids: dict[str, list[float]]):
-    """Image records (no samples) with the given FIDs per objective, one seed each."""
+def write_fid_records(root, fids: dict[str, list[float]], curves: bool = False):
+    """Image records (no samples) with the given FIDs per objective, one seed each (with
+    ``curves``, FID over three steps too)."""
     for model, values in fids.items():
         for seed, fid in enumerate(values):
             cfg = RunConfig(model=model, dataset="mnist5k", arch="dcgan", seed=seed, steps=3, batch=64, noise_dim=128,
@@ -148,7 +149,8 @@ def write_fid_records(root, fids: dict[str, list[float]]):
                                   metrics={"fid": fid, "kid": fid / 100}, objective=objectives.get(model).describe(),
                                   scoring={"features": "offline CNN features (not Inception)",
                                            "features_key": "harness-cnn-1234"})
-            store.write(store.sweep_dir(root, "fid", cfg.to_dict(), {"arch": "dcgan"}), record)
+            over = pd.DataFrame({"step": [0, 2, 3], "fid": [90.0, 2 * fid, fid]}) if curves else None
+            store.write(store.sweep_dir(root, "fid", cfg.to_dict(), {"arch": "dcgan"}), record, curves=over)
 
 
 def fid_frame(fids: dict[str, list[float]]) -> pd.DataFrame:
@@ -165,6 +167,25 @@ def test_fid_ordering_claim_reads_the_means_and_reports_welch():
     v, = claims.fid_verdicts(fid_frame({"gram": [24.0], "gan": [26.0]}), "s")
     assert v.verdict == "not run" and "MMD-GAN" in v.measured
     assert claims.fid_verdicts(None)[0].verdict == "not run"
+
+
+def test_the_report_shows_fid_over_steps_and_publishes_only_what_it_shows(tmp_path, capsys):
+    """Image records with FID over steps: the image section shows the curves; --publish writes
+    report.md and exactly the PNGs it links, as 256-colour PNGs smaller than the originals."""
+    from PIL import Image
+    write_fid_records(tmp_path, {"gram": [20.0, 21.0], "gan": [30.0, 31.0], "mmdgan": [40.0, 41.0]}, curves=True)
+    out, pub = tmp_path / "rep", tmp_path / "pub"
+    assert report.main([str(tmp_path), "--out", str(out), "--format", "png,pdf", "--publish", str(pub)]) == 0
+    md = (pub / "report.md").read_text()
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", md)
+    assert any("over_steps_mnist5k" in link for link in links) and "Metrics over generator steps, MNIST" in md
+    published = sorted(p.relative_to(pub).as_posix() for p in pub.rglob("*") if p.is_file())
+    assert published == sorted(["report.md", *links])
+    for link in links:
+        with Image.open(pub / link) as im:
+            assert im.mode == "P" and im.size == Image.open(out / link).size
+        assert (pub / link).stat().st_size < (out / link).stat().st_size
+    assert "published: " in capsys.readouterr().out
 
 
 def test_missing_runs_are_listed_by_seed_and_extension_cells_only_where_they_ran():

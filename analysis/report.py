@@ -375,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.results / "report"
     with clean_exit(p.prog):
         try:
-            store.ensure_writable(out)
+            for folder in (out, args.publish):  # refused before anything is drawn
+                if folder is not None:
+                    store.ensure_writable(folder)
             built = build(args.results, out, args.format, p.prog)
             if built is None:
                 fail(p.prog, f"no stability or fid records below {args.results}")
@@ -383,7 +385,6 @@ def main(argv: list[str] | None = None) -> int:
             store.write_text(out / "report.md", doc.markdown(out), root=out)
             store.write_text(out / "report.html", doc.html(), root=out)
             if args.publish:
-                store.ensure_writable(args.publish)
                 size = publish(doc, out, args.publish)
         except PermissionError as err:  # a file, a read-only folder, a symbolic link out of OUT
             fail(p.prog, str(err))

@@ -186,6 +186,10 @@ def test_the_report_shows_fid_over_steps_and_publishes_only_what_it_shows(tmp_pa
             assert im.mode == "P" and im.size == Image.open(out / link).size
         assert (pub / link).stat().st_size < (out / link).stat().st_size
     assert "published: " in capsys.readouterr().out
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit) as stop:  # a --publish that cannot be written: refused before anything is drawn
+        report.main([str(tmp_path), "--out", str(tmp_path / "rep2"), "--publish", str(tmp_path / "a_file" / "pub")])
+    assert stop.value.code == 2 and not (tmp_path / "rep2").exists()
 
 
 def test_missing_runs_are_listed_by_seed_and_extension_cells_only_where_they_ran():

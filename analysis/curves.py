@@ -92,6 +92,11 @@ def save_curves(items: Sequence[tuple[str, pd.DataFrame]], path: Path, title: st
     return save_figure(plot_curves(df, title), path, formats)
 
 
+def figure_stem(dataset_dir: str, cell: str) -> str:
+    """The file name (without suffix) of one data set's (its `store.dataset_dir` name) and cell's curves."""
+    return f"over_steps_{dataset_dir}_{cell}"
+
+
 def draw_curves(records: Sequence[store.Record], out_dir: Path,
                 formats: Sequence[str] = DEFAULT_FORMATS) -> list[Path]:
     """``over_steps_<dataset>_<cell>`` in ``out_dir``, in each of ``formats``, for every data
@@ -102,7 +107,7 @@ def draw_curves(records: Sequence[store.Record], out_dir: Path,
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     written = []
     for (dataset, cell), g in df.groupby(["dataset", "cell"], sort=False):
-        path = Path(out_dir) / f"over_steps_{store.dataset_dir(dataset)}_{cell}"
+        path = Path(out_dir) / figure_stem(store.dataset_dir(dataset), cell)
         written.append(save_figure(plot_curves(g, f"{dataset_words(dataset)}, {cell_words(cell)}"), path, formats))
     return written
 

@@ -44,6 +44,7 @@ from analysis.claims import (
     ring_basis,
     ring_verdicts,
 )
+from analysis.curves import figure_stem
 from analysis.document import Document, Figure
 from analysis.frames import (
     SWEEPS,
@@ -207,7 +208,7 @@ def stability_section(doc: Document, appendix: Document, runs: list[store.Record
         doc.figure(trace, f"Training traces at {words_of_cell(df, cell, runs[0].axes)}: each objective's generator "
                           "loss and its other player's objective; lines the median over seeds, bands their range.")
     for cell in dict.fromkeys(df["cell"]):  # metrics over steps, where the runs were trained with --eval-every
-        curves = _png(figs / f"over_steps_{store.dataset_dir(dataset)}_{cell}")
+        curves = _png(figs / figure_stem(store.dataset_dir(dataset), cell))
         if curves.exists():
             doc.figure(curves, f"Metrics over generator steps at {words_of_cell(df, cell, runs[0].axes)}: {CURVES}")
     shown, _ = stability.summarise(df, axes)
@@ -247,7 +248,7 @@ def fid_section(doc: Document, group: list[store.Record], out: Path, formats: Se
         if png.exists():
             doc.figure(png, f"Samples of each objective's lowest finished seed: {dataset_words(dataset)}, "
                             f"{words_of_cell(df, cell, group[0].axes)}.")
-        curves = target / "figures" / f"over_steps_{dataset}_{cell}.png"
+        curves = _png(target / "figures" / figure_stem(dataset, cell))
         if curves.exists():
             doc.figure(curves, f"Metrics over generator steps, {dataset_words(dataset)}, "
                                f"{words_of_cell(df, cell, group[0].axes)}: {CURVES}")

@@ -1,0 +1,93 @@
+"""Adam over one flat tensor: the same arithmetic as torch's Adam in a handful of ops.
+
+torch's CPU Adam (the ``foreach`` path; the fused kernel rounds by position there, see
+`objectives.base.POSITION_DEPENDENT_FUSED`) loops over the parameters, about eight ops per
+tensor: a stacked critic's twelve weight and bias tensors cost about a hundred small ops
+per optimiser step, which on the ring's tiny networks was a tenth of a step. `FlatAdam`
+points every parameter at a slice of one flat buffer (the parameters stay the same
+objects, so networks, ``state_dict`` and in-place loads work as before), gathers the
+gradients into one flat tensor and applies Adam's update to that, op for op as torch's
+``foreach`` Adam does. Elementwise CPU ops round the same wherever an element sits, so the
+update is bit for bit torch's (`tests/2_objectives/test_optim.py`). Gathering also copies
+a gradient laid out differently from its parameter (a transposed view, `models.stacked`)
+in the parameter's order.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+def flattenable(params: list[nn.Parameter]) -> bool:
+    """Whether ``params`` can share one flat buffer: dense, on one device and dtype, and
+    each the whole of its own storage (not already a view into another buffer)."""
+    return bool(params) and len({(p.device, p.dtype) for p in params}) == 1 and all(
+        p.layout == torch.strided and p.is_contiguous() and p.untyped_storage().nbytes() == p.nbytes
+        for p in params)
+
+
+class FlatAdam(torch.optim.Optimizer):
+    """Adam (``lr``, ``betas``, ``eps``; no weight decay, no amsgrad) whose parameters
+    are slices of one flat tensor; state is one flat ``exp_avg``/``exp_avg_sq`` pair and
+    one step count, held as the first parameter's state (so the optimiser's
+    ``state_dict`` round-trips as torch's does)."""
+
+    def __init__(self, params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        params = list(params)
+        if not flattenable(params):
+            raise ValueError("FlatAdam needs dense contiguous parameters of one device and dtype, none a view")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+        self.params = params
+        self._flatten()
+
+    @torch.no_grad()
+    def _flatten(self) -> None:
+        """Point every parameter at its slice of one new flat buffer holding their values,
+        and bring the state to the buffer's dtype and device: at the start, and again after
+        a module conversion (``net.double()``, ``net.to(device)``) replaced their storage."""
+        self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        offset = 0
+        for p in self.params:
+            p.data = self.flat[offset:offset + p.numel()].view_as(p)
+            offset += p.numel()
+        self.grad = torch.empty_like(self.flat)
+        state = self.state[self.params[0]]
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in state:
+                state[key] = state[key].to(self.flat)
+
+    def _intact(self) -> bool:
+        """Whether every parameter is still its slice of the flat buffer."""
+        base, size = self.flat.data_ptr(), self.flat.element_size()
+        offsets = itertools.accumulate((p.numel() for p in self.params[:-1]), initial=0)
+        return self.flat.dtype == self.params[0].dtype and all(
+            p.data_ptr() == base + o * size for p, o in zip(self.params, offsets))
+
+    @torch.no_grad()
+    def step(self, closure=None) -> None:  # noqa: D102 - torch.optim.Optimizer.step
+        if closure is not None:
+            raise ValueError("FlatAdam takes no closure")
+        if not self._intact():
+            self._flatten()
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            raise RuntimeError("FlatAdam updates all its parameters together: every one needs a gradient")
+        torch.cat([g.reshape(-1) for g in grads], out=self.grad)
+        group = self.param_groups[0]
+        (beta1, beta2), lr, eps = group["betas"], group["lr"], group["eps"]
+        state = self.state[self.params[0]]
+        if not state:
+            state.update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(self.flat),
+                         exp_avg_sq=torch.zeros_like(self.flat))
+        state["step"] += 1
+        step = state["step"].item()
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg.lerp_(self.grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(self.grad, self.grad, value=1 - beta2)
+        step_size = (lr / (1 - beta1 ** step)) * -1
+        denom = exp_avg_sq.sqrt().div_((1 - beta2 ** step) ** 0.5).add_(eps)
+        self.flat.addcdiv_(exp_avg, denom, value=step_size)

@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from core import streams
 from core.counter import CounterStream
-from objectives.flat_adam import FlatAdam, flattenable
 from models import NetFactory
+from objectives.flat_adam import FlatAdam, flattenable
 
 
 class RunStreams:

@@ -17,8 +17,8 @@ being traced through a dozen elementwise ops; the biased MMD is one function who
 needs four products where the three Gram blocks' backwards take six (`mmd2`); linear solves
 go through a Cholesky factor whose backward is one more triangular solve (`spd_solve`).
 Objectives that need both the MMD and the density ratio on the same points build the Gram
-blocks once and call the ``*_from_blocks`` variants. ``tests/2_objectives/test_kernels.py`` holds all of this to plain autograd
-and to closed forms.
+blocks once and call the ``*_from_blocks`` variants. ``tests/2_objectives/test_kernels.py``
+holds all of this to plain autograd and to closed forms.
 """
 from __future__ import annotations
 

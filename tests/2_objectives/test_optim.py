@@ -77,7 +77,8 @@ def test_a_runs_adam_update_does_not_depend_on_its_place_in_the_stack():
 def _params(seed: int = 0) -> list[nn.Parameter]:
     """A critic's worth of stacked weights and biases, sizes that end in vector bodies and scalar tails."""
     gen = torch.Generator().manual_seed(seed)
-    return [nn.Parameter(torch.randn(*shape, generator=gen)) for shape in ((3, 2, 17), (3, 1, 17), (3, 17, 5), (3, 1, 5))]
+    shapes = ((3, 2, 17), (3, 1, 17), (3, 17, 5), (3, 1, 5))
+    return [nn.Parameter(torch.randn(*shape, generator=gen)) for shape in shapes]
 
 
 def _gradients(params: list[nn.Parameter], step: int) -> list[torch.Tensor]:

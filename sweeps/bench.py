@@ -14,9 +14,11 @@ when that file exists; CPU only) runs once, then every stack of ours runs ``--ti
 the same machine load. Warm-up is excluded on both sides: ours trains ``--warmup`` untimed
 steps once per stack before the first round; the yardstick (a process of its own, which
 times its loop from its first step and whose CPU time includes starting Python) runs twice
-per round, ``w`` and ``w + steps`` steps (w = max(1, --warmup)), and the difference of the
-two is what ``steps`` warm steps cost it, in wall time (its own loop timer) and in CPU time
-(the child's user + system time). Both clocks are reported for both sides: wall
+per round, ``w`` and ``w + n`` steps (w = max(1, --warmup); n = ``steps``, or more where
+that is under `NAIVE_TIMED_S` of its work, judged by the first run's loop timer), and the
+difference of the two is what n warm steps cost it, in wall time (its own loop timer) and
+in CPU time (the child's user + system time: the start-up's share varies by tenths of a
+second, which seconds of timed work make small). Both clocks are reported for both sides: wall
 (``ms_per_step``) and CPU (``cpu_ms_per_step``: ``time.process_time`` for ours), each the
 median over rounds with the spread over rounds (``_min``, ``_max``); the speed-ups against
 the yardstick per core use the medians, in wall time (``speedup_vs_naive``) and in CPU time
@@ -53,6 +55,10 @@ if TYPE_CHECKING:
     from engine import RunConfig, Trainer
 
 DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
+# The yardstick's timed work per round, at least: its CPU time is read from whole processes, whose
+# start-up CPU time varied by 0.3 s or more; over 40 MMD-GAN steps (under a second) that put its
+# CPU ms per step anywhere from 12.5 to 27.7 within one bench.
+NAIVE_TIMED_S = 4.0
 
 
 @dataclass
@@ -134,16 +140,20 @@ def _run_naive(script: Path, cfg: RunConfig, steps: int, threads: int) -> tuple[
 
 
 def time_naive(script: Path, cfg: RunConfig, warmup: int, steps: int, threads: int, timings: Timings) -> bool:
-    """One round of the yardstick: the cost of ``steps`` warm steps, as the difference of a
-    run of ``w + steps`` and one of ``w`` steps (see the module docstring); False when it
-    does not implement ``cfg.model``. A CPU difference that start-up noise makes non-positive
-    is not a measurement: NaN."""
+    """One round of the yardstick: the cost of n warm steps, as the difference of a run of
+    ``w + n`` and one of ``w`` steps, n at least ``steps`` and enough for `NAIVE_TIMED_S` of
+    work (see the module docstring); False when it does not implement ``cfg.model``. A CPU
+    difference that start-up noise makes non-positive is not a measurement: NaN."""
     w = max(1, warmup)
-    short, long = _run_naive(script, cfg, w, threads), _run_naive(script, cfg, w + steps, threads)
-    if short is None or long is None:
+    short = _run_naive(script, cfg, w, threads)
+    if short is None:
+        return False
+    n = max(steps, math.ceil(NAIVE_TIMED_S * w / max(short[0], 1e-9)))
+    long = _run_naive(script, cfg, w + n, threads)
+    if long is None:
         return False
     cpu = long[1] - short[1]
-    timings.add(long[0] - short[0], cpu if cpu > 0 else None, steps)
+    timings.add(long[0] - short[0], cpu if cpu > 0 else None, n)
     return True
 
 

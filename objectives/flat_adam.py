@@ -14,7 +14,6 @@ in the parameter's order.
 """
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 
 import torch
@@ -54,6 +53,7 @@ class FlatAdam(torch.optim.Optimizer):
         for p in self.params:
             p.data = self.flat[offset:offset + p.numel()].view_as(p)
             offset += p.numel()
+        self.pointers = [p.data_ptr() for p in self.params]
         self.grad = torch.empty_like(self.flat)
         state = self.state[self.params[0]]
         for key in ("exp_avg", "exp_avg_sq"):
@@ -62,10 +62,7 @@ class FlatAdam(torch.optim.Optimizer):
 
     def _intact(self) -> bool:
         """Whether every parameter is still its slice of the flat buffer."""
-        base, size = self.flat.data_ptr(), self.flat.element_size()
-        offsets = itertools.accumulate((p.numel() for p in self.params[:-1]), initial=0)
-        return self.flat.dtype == self.params[0].dtype and all(
-            p.data_ptr() == base + o * size for p, o in zip(self.params, offsets))
+        return all(p.data_ptr() == ptr for p, ptr in zip(self.params, self.pointers))
 
     @torch.no_grad()
     def step(self, closure=None) -> None:  # noqa: D102 - torch.optim.Optimizer.step

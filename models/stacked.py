@@ -28,6 +28,7 @@ act in place on the products' fresh outputs (no extra tensor per layer and pass)
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 
@@ -93,7 +94,9 @@ class _NarrowAffine(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         x, weight = ctx.saved_tensors
-        with torch.autocast(**ctx.autocast):
+        cast = ctx.autocast  # entered only where it changes something (a context costs microseconds)
+        with torch.autocast(**cast) if cast["enabled"] or torch.is_autocast_enabled(cast["device_type"]) \
+                else contextlib.nullcontext():
             gx = _wide_product(grad, weight.mT) if ctx.needs_input_grad[0] else None
             gw = _wide_product(x.mT, grad) if ctx.needs_input_grad[1] else None
         gb = grad.sum(-2, keepdim=True) if ctx.needs_input_grad[2] else None

@@ -43,6 +43,8 @@ def _full_precision(fn):
     when the networks run under bfloat16 autocast (`RunConfig.layer_dtype`)."""
     @functools.wraps(fn)
     def wrapped(ctx, *args):
+        if not (torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled("cuda")):
+            return fn(ctx, *args)  # float32 layers (the default): nothing to turn off, no contexts to enter
         with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
             return fn(ctx, *args)
     return wrapped

@@ -84,6 +84,8 @@ def provenance() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     import torch  # provenance is asked where runs train or are scored, which import torch anyway
+
+    from core import blas
     versions["torch"] = torch.__version__  # with the build tag (+cpu, +cu132, ...)
     code = source()
     known = code.commit is not None and code.dirty is not None
@@ -91,5 +93,5 @@ def provenance() -> dict[str, Any]:
             "host": platform.node(), "platform": platform.platform(), "git_commit": code.commit,
             "git_dirty": bool(code.dirty) if known else None,
             "git_dirty_files": list(code.dirty) if known else None,
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": torch.get_num_threads(), "blas": blas.STATUS,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}

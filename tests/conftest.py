@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from core import blas  # noqa: F401  (MKL's kernels as in every training process: before any product)
+
 ROOT = Path(__file__).resolve().parents[1]
 SLOW = ROOT / "tests" / "7_commands"
 torch.set_num_threads(1)

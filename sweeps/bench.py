@@ -18,7 +18,8 @@ per round, ``w`` and ``w + n`` steps (w = max(1, --warmup); n = ``steps``, or mo
 that is under `NAIVE_TIMED_S` of its work, judged by the first run's loop timer), and the
 difference of the two is what n warm steps cost it, in wall time (its own loop timer) and
 in CPU time (the child's user + system time: the start-up's share varies by tenths of a
-second, which seconds of timed work make small). Both clocks are reported for both sides: wall
+second, which seconds of timed work make small). Its process imports `core.blas` before the
+script runs, so MKL's kernels are chosen as in ours and the ratios compare code alone. Both clocks are reported for both sides: wall
 (``ms_per_step``) and CPU (``cpu_ms_per_step``: ``time.process_time`` for ours), each the
 median over rounds with the spread over rounds (``_min``, ``_max``); the speed-ups against
 the yardstick per core use the medians, in wall time (``speedup_vs_naive``) and in CPU time
@@ -34,6 +35,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import re
 import resource
 import statistics
@@ -54,7 +56,12 @@ if TYPE_CHECKING:
 
     from engine import RunConfig, Trainer
 
-DEFAULT_NAIVE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "naive_ring.py"
+ROOT = Path(__file__).resolve().parents[1]
+# The yardstick runs as its own script would (its folder first on the path, as __main__), after
+# `core.blas`: MKL's kernels are then chosen as in our processes, so the ratios compare code alone.
+LIKE_OURS = ("import os, runpy, sys; from core import blas; sys.argv = sys.argv[1:]; "
+             "sys.path[0] = os.path.dirname(sys.argv[0]); runpy.run_path(sys.argv[0], run_name='__main__')")
+DEFAULT_NAIVE = ROOT.parent / "shared" / "bench" / "naive_ring.py"
 # The yardstick's timed work per round, at least: its CPU time is read from whole processes, whose
 # start-up CPU time varied by 0.3 s or more; over 40 MMD-GAN steps (under a second) that put its
 # CPU ms per step anywhere from 12.5 to 27.7 within one bench.
@@ -124,10 +131,12 @@ def profile_gpu(trainer: Trainer, steps: int) -> dict[str, float]:
 def _run_naive(script: Path, cfg: RunConfig, steps: int, threads: int) -> tuple[float, float] | None:
     """(seconds of the yardstick's timed loop, CPU seconds of its whole process) for a run of
     ``steps`` steps, or None when it does not implement ``cfg.model`` (a usage error, exit 2)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    res = subprocess.run([sys.executable, str(script), "--model", cfg.model, "--steps", str(steps),
+    res = subprocess.run([sys.executable, "-c", LIKE_OURS, str(script), "--model", cfg.model, "--steps", str(steps),
                           "--noise-dim", str(cfg.noise_dim), "--width", str(cfg.width), "--threads", str(threads)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": path})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode == 2:
         return None

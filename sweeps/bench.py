@@ -19,7 +19,8 @@ that is under `NAIVE_TIMED_S` of its work, judged by the first run's loop timer)
 difference of the two is what n warm steps cost it, in wall time (its own loop timer) and
 in CPU time (the child's user + system time: the start-up's share varies by tenths of a
 second, which seconds of timed work make small). Its process imports `core.blas` before the
-script runs, so MKL's kernels are chosen as in ours and the ratios compare code alone. Both clocks are reported for both sides: wall
+script runs, so MKL's kernels are chosen as in ours and the ratios compare code alone. Both
+clocks are reported for both sides: wall
 (``ms_per_step``) and CPU (``cpu_ms_per_step``: ``time.process_time`` for ours), each the
 median over rounds with the spread over rounds (``_min``, ``_max``); the speed-ups against
 the yardstick per core use the medians, in wall time (``speedup_vs_naive``) and in CPU time

@@ -19,6 +19,7 @@ MKL's own choice. `STATUS` says what happened; every record's provenance stores 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 from pathlib import Path
@@ -31,9 +32,10 @@ _FLAG_READ, _AFTER_READ = b"\x8b\x05", b"\x85\xc0\x78"
 NOT_ASKED = -1  # the flag's value until MKL first asks (at its first product)
 
 
+@functools.cache
 def _vendor_check() -> int | None:
     """The address of MKL's ``mkl_serv_intel_cpu_true`` inside libtorch_cpu, or None where
-    torch has no MKL or no such function."""
+    torch has no MKL or no such function (looked up once per process)."""
     if platform.machine() not in ("x86_64", "AMD64") or not torch.backends.mkl.is_available():
         return None
     try:

@@ -369,10 +369,15 @@ def _misplaced(record: Record) -> str | None:
 
 
 def record_dirs(root: Path) -> Iterator[Path]:
-    """Every directory below ``root`` holding a ``record.json`` (``.tmp-*`` ones skipped)."""
-    for p in sorted(Path(root).rglob(RECORD_FILE)):
-        if not any(part.startswith(TMP_PREFIX) for part in p.relative_to(root).parts):
-            yield p.parent
+    """Every directory below ``root`` holding a ``record.json`` (``.tmp-*`` ones skipped), in
+    path order. A running sweep may rename or delete folders meanwhile: one that vanishes
+    during the walk is passed over (`os.walk` skips folders it cannot list)."""
+    found = []
+    for folder, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith(TMP_PREFIX)]
+        if RECORD_FILE in files:
+            found.append(Path(folder) / RECORD_FILE)
+    yield from (p.parent for p in sorted(found))
 
 
 def scan(root: Path, verify: bool = True) -> tuple[list[Record], list[tuple[Path, str]]]:

@@ -113,7 +113,11 @@ class StackedLinear(nn.Module):
 
     def __init__(self, runs: int, in_features: int, out_features: int):
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(runs, in_features, out_features))
+        # a narrow layer's weight is stored as (R, out, in), ``weight`` its transposed view:
+        # its forward product, computed transposed, then reads a contiguous operand
+        weight = torch.zeros(runs, out_features, in_features).mT if out_features < NARROW \
+            else torch.zeros(runs, in_features, out_features)
+        self.weight = nn.Parameter(weight)
         self.bias = nn.Parameter(torch.zeros(runs, 1, out_features))
 
     def reset(self, generators: Sequence[torch.Generator], fan_ins: Sequence[int],

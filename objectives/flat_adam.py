@@ -8,24 +8,38 @@ points every parameter at a slice of one flat buffer (the parameters stay the sa
 objects, so networks, ``state_dict`` and in-place loads work as before), gathers the
 gradients into one flat tensor and applies Adam's update to that, op for op as torch's
 ``foreach`` Adam does. Elementwise CPU ops round the same wherever an element sits, so the
-update is bit for bit torch's (`tests/2_objectives/test_optim.py`). Gathering also copies
-a gradient laid out differently from its parameter (a transposed view, `models.stacked`)
-in the parameter's order.
+update is bit for bit torch's (`tests/2_objectives/test_optim.py`). A parameter may be
+stored in any dense layout (a narrow layer's weight is a transposed view, `models.stacked`):
+its slice holds its elements in memory order, and a gradient laid out differently from its
+parameter is copied into the parameter's layout before it is gathered.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 
 def flattenable(params: list[nn.Parameter]) -> bool:
     """Whether ``params`` can share one flat buffer: dense, on one device and dtype, and
     each the whole of its own storage (not already a view into another buffer)."""
     return bool(params) and len({(p.device, p.dtype) for p in params}) == 1 and all(
-        p.layout == torch.strided and p.is_contiguous() and p.untyped_storage().nbytes() == p.nbytes
-        for p in params)
+        p.layout == torch.strided and p.storage_offset() == 0 and p.untyped_storage().nbytes() == p.nbytes
+        and _dense(p) for p in params)
+
+
+def _dense(t: Tensor) -> bool:
+    """Whether ``t`` fills its memory without gaps or overlaps, in some order of its dims."""
+    return t.permute(sorted(range(t.dim()), key=lambda d: -t.stride(d))).is_contiguous()
+
+
+def _in_memory_order(t: Tensor, like: Tensor) -> Tensor:
+    """``t``'s elements as a flat tensor in the memory order of ``like`` (a dense tensor of
+    the same shape): a view when ``t`` has ``like``'s strides, else a copy in that layout."""
+    if t.stride() != like.stride():
+        t = torch.empty_like(like).copy_(t)
+    return t.as_strided((t.numel(),), (1,))
 
 
 class FlatAdam(torch.optim.Optimizer):
@@ -48,10 +62,10 @@ class FlatAdam(torch.optim.Optimizer):
         """Point every parameter at its slice of one new flat buffer holding their values,
         and bring the state to the buffer's dtype and device: at the start, and again after
         a module conversion (``net.double()``, ``net.to(device)``) replaced their storage."""
-        self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.flat = torch.cat([_in_memory_order(p.detach(), p) for p in self.params])
         offset = 0
         for p in self.params:
-            p.data = self.flat[offset:offset + p.numel()].view_as(p)
+            p.data = self.flat.as_strided(p.shape, p.stride(), offset)
             offset += p.numel()
         self.pointers = [p.data_ptr() for p in self.params]
         self.grad = torch.empty_like(self.flat)
@@ -73,7 +87,7 @@ class FlatAdam(torch.optim.Optimizer):
         grads = [p.grad for p in self.params]
         if any(g is None for g in grads):
             raise RuntimeError("FlatAdam updates all its parameters together: every one needs a gradient")
-        torch.cat([g.reshape(-1) for g in grads], out=self.grad)
+        torch.cat([_in_memory_order(g, p) for g, p in zip(grads, self.params)], out=self.grad)
         group = self.param_groups[0]
         (beta1, beta2), lr, eps = group["betas"], group["lr"], group["eps"]
         state = self.state[self.params[0]]

@@ -4,6 +4,8 @@ from torch import nn
 
 from models import ArchConfig, NetFactory
 from models.stacked import StackedMLP
+from objectives.base import make_optimizer
+from objectives.flat_adam import FlatAdam
 
 
 def plain_mlp(stacked: StackedMLP, r: int, in_size: int) -> nn.Sequential:
@@ -57,3 +59,28 @@ def test_run_state_dict_loads_into_single_run_network():
     single.load_state_dict(gen.run_state_dict(0, 2))
     z = torch.randn(1, 6, 2)
     torch.testing.assert_close(single(z)[0], gen(torch.nn.functional.pad(z.expand(2, -1, -1), (0, 2)))[0])
+
+
+def test_a_narrow_layer_stores_its_weight_transposed_and_trains_like_a_plain_one():
+    """The last layer of a ring generator (2 outputs) keeps its weight as (R, out, in) in memory,
+    so its forward product, computed transposed, reads a contiguous operand (`models.stacked`);
+    its values, gradients and Adam updates are a plain layer's."""
+    gen = NetFactory(ArchConfig(width=20), (2,), noise_dims=[3, 3], seeds=[0, 1]).generator()
+    narrow, wide = gen.linears[-1].weight, gen.linears[0].weight
+    assert narrow.mT.is_contiguous() and not narrow.is_contiguous() and wide.is_contiguous()
+    plain = [plain_mlp(gen, r, 3) for r in range(2)]
+    z = torch.randn(2, 9, 3)
+    opt = make_optimizer(gen.parameters(), "adam", lr=1e-2)
+    assert isinstance(opt, FlatAdam)  # the parameters share one flat buffer, each in its own layout
+    plain_opts = [torch.optim.Adam(p.parameters(), lr=1e-2, betas=(0.5, 0.999)) for p in plain]
+    for _ in range(3):
+        opt.zero_grad()
+        gen(z).pow(2).sum().backward()
+        opt.step()
+        for p, o, zr in zip(plain, plain_opts, z):
+            o.zero_grad()
+            p(zr).pow(2).sum().backward()
+            o.step()
+    assert narrow.mT.is_contiguous()
+    for r in range(2):
+        torch.testing.assert_close(gen.linears[-1].weight[r].T, plain[r][-1].weight)

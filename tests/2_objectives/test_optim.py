@@ -75,18 +75,21 @@ def test_a_runs_adam_update_does_not_depend_on_its_place_in_the_stack():
 
 
 def _params(seed: int = 0) -> list[nn.Parameter]:
-    """A critic's worth of stacked weights and biases, sizes that end in vector bodies and scalar tails."""
+    """A critic's worth of stacked weights and biases, sizes that end in vector bodies and scalar tails;
+    the narrow last layer's weight stored transposed, as `models.stacked` stores it."""
     gen = torch.Generator().manual_seed(seed)
     shapes = ((3, 2, 17), (3, 1, 17), (3, 17, 5), (3, 1, 5))
-    return [nn.Parameter(torch.randn(*shape, generator=gen)) for shape in shapes]
+    params = [torch.randn(*shape, generator=gen) for shape in shapes]
+    params[2] = params[2].mT.contiguous().mT
+    return [nn.Parameter(p) for p in params]
 
 
 def _gradients(params: list[nn.Parameter], step: int) -> list[torch.Tensor]:
-    """Gradients for step ``step``; the third is handed over as a transposed view, as a narrow
-    layer's weight gradient is (`models.stacked`)."""
+    """Gradients for step ``step``; the third in its transposed parameter's layout, as a narrow
+    layer's weight gradient is (`models.stacked`), the first transposed against its parameter's."""
     gen = torch.Generator().manual_seed(100 + step)
     grads = [torch.randn(p.shape, generator=gen) * 10.0 ** (i - 2) for i, p in enumerate(params)]
-    grads[2] = grads[2].mT.contiguous().mT
+    grads[0], grads[2] = (g.mT.contiguous().mT for g in (grads[0], grads[2]))
     return grads
 
 
@@ -102,6 +105,7 @@ def test_flat_adam_updates_bit_for_bit_as_torch_adam_and_resumes_exactly():
     for p, q in zip(ours, theirs):
         assert torch.equal(p, q)
         assert p.untyped_storage().data_ptr() == flat.flat.untyped_storage().data_ptr()  # a slice of the flat buffer
+        assert p.stride() == q.stride()  # in its own layout
     # a copy loaded from the state dicts continues exactly
     again = _params(1)
     with torch.no_grad():

@@ -85,7 +85,7 @@ def provenance() -> dict[str, Any]:
             versions[pkg] = None
     import torch  # provenance is asked where runs train or are scored, which import torch anyway
 
-    from core import blas
+    from core import allocator, blas
     versions["torch"] = torch.__version__  # with the build tag (+cpu, +cu132, ...)
     code = source()
     known = code.commit is not None and code.dirty is not None
@@ -93,5 +93,5 @@ def provenance() -> dict[str, Any]:
             "host": platform.node(), "platform": platform.platform(), "git_commit": code.commit,
             "git_dirty": bool(code.dirty) if known else None,
             "git_dirty_files": list(code.dirty) if known else None,
-            "torch_threads": torch.get_num_threads(), "blas": blas.STATUS,
+            "torch_threads": torch.get_num_threads(), "blas": blas.STATUS, "malloc": allocator.STATUS,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}

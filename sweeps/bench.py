@@ -18,8 +18,9 @@ per round, ``w`` and ``w + n`` steps (w = max(1, --warmup); n = ``steps``, or mo
 that is under `NAIVE_TIMED_S` of its work, judged by the first run's loop timer), and the
 difference of the two is what n warm steps cost it, in wall time (its own loop timer) and
 in CPU time (the child's user + system time: the start-up's share varies by tenths of a
-second, which seconds of timed work make small). Its process imports `core.blas` before the
-script runs, so MKL's kernels are chosen as in ours and the ratios compare code alone. Both
+second, which seconds of timed work make small). Its process imports `core.blas` and
+`core.allocator` before the script runs, so MKL's kernels and malloc's thresholds are as in
+ours and the ratios compare code alone. Both
 clocks are reported for both sides: wall
 (``ms_per_step``) and CPU (``cpu_ms_per_step``: ``time.process_time`` for ours), each the
 median over rounds with the spread over rounds (``_min``, ``_max``); the speed-ups against
@@ -59,8 +60,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 # The yardstick runs as its own script would (its folder first on the path, as __main__), after
-# `core.blas`: MKL's kernels are then chosen as in our processes, so the ratios compare code alone.
-LIKE_OURS = ("import os, runpy, sys; from core import blas; sys.argv = sys.argv[1:]; "
+# `core.blas` and `core.allocator`: MKL's kernels and malloc's thresholds are then as in our
+# processes, so the ratios compare code alone.
+LIKE_OURS = ("import os, runpy, sys; from core import allocator, blas; sys.argv = sys.argv[1:]; "
              "sys.path[0] = os.path.dirname(sys.argv[0]); runpy.run_path(sys.argv[0], run_name='__main__')")
 DEFAULT_NAIVE = ROOT.parent / "shared" / "bench" / "naive_ring.py"
 # The yardstick's timed work per round, at least: its CPU time is read from whole processes, whose

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import blas  # noqa: F401  (MKL's kernels as in every training process: before any product)
+from core import allocator, blas  # noqa: F401  (MKL's kernels and malloc as in every training process: before any product)
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW = ROOT / "tests" / "7_commands"

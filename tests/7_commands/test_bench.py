@@ -81,11 +81,11 @@ def test_rounds_interleave_the_yardstick_with_our_stacks_and_exclude_warm_up(tmp
 
 
 def test_the_yardstick_runs_with_our_mkl_kernel_choice(tmp_path):
-    """The yardstick's process imports `core.blas` before the script (as our processes do), and
+    """The yardstick's process imports `core.blas` and `core.allocator` before the script (as ours do), and
     still runs as its own script would: as __main__, with its arguments and its folder on the path."""
     log = tmp_path / "yardstick.log"
     naive = tmp_path / "naive.py"
-    seen = "['core.blas' in sys.modules, __name__, sys.argv[1:3], sys.path[0]]"
+    seen = "[{'core.blas', 'core.allocator'} <= set(sys.modules), __name__, sys.argv[1:3], sys.path[0]]"
     naive.write_text(f"import sys\nopen({str(log)!r}, 'w').write(repr({seen}))\nprint('ms_per_step=10.000')\n")
     assert bench.main(["--models", "gan", "--stack", "1", "--timed-steps", "2", "--warmup", "1", "--repeats", "1",
                        "--naive", str(naive), "--out", str(tmp_path / "b")]) == 0

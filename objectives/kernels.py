@@ -16,8 +16,9 @@ than its ``exp``), and its backward is written out in closed form (`GaussianGram
 being traced through a dozen elementwise ops; the biased MMD is one function whose backward
 needs four products where the three Gram blocks' backwards take six (`mmd2`); linear solves
 go through a Cholesky factor whose backward is one more triangular solve (`spd_solve`).
-Objectives that need both the MMD and the density ratio on the same points build the Gram
-blocks once and call the ``*_from_blocks`` variants. ``tests/2_objectives/test_kernels.py``
+The density ratio and the MMD on the same points (GRAM-net) share their Gram blocks, and their
+backward is one closed form over all blocks and the solve (`RatioAndMMD2`), with no n x n
+gradient formed. ``tests/2_objectives/test_kernels.py``
 holds all of this to plain autograd and to closed forms.
 """
 from __future__ import annotations
@@ -313,26 +314,94 @@ def ratio_from_blocks(k_dede: Tensor, k_denu: Tensor, eps: float = 1e-3) -> Tens
     return spd_solve(k_dede + eps * eye, b).squeeze(-1) * (n_de / n_nu)
 
 
+def _stacked(blocks: list[Tensor]) -> Tensor:
+    """Per-bandwidth blocks stacked first, ``(S, ..., n, m)`` (one bandwidth: a view, no copy)."""
+    return blocks[0].unsqueeze(0) if len(blocks) == 1 else torch.stack(blocks)
+
+
+class RatioAndMMD2(torch.autograd.Function):
+    """`ratio_and_mmd2` with its backward in closed form, through every Gram block at once.
+
+    Per bandwidth s (S of them, c = n_de / n_nu, A_s = K_dede,s + eps I, r_s = A_s^-1 K_denu,s 1):
+    ratio = (c / S) sum_s r_s and MMD^2 = sum_s (mean K_dede,s + mean K_nunu,s - 2 mean K_denu,s).
+    With g the ratio's incoming gradient, gamma the MMD's and u_s = (c / S) A_s^-1 g:
+
+        dL/dK_dede,s = -u_s r_s^T + gamma / n^2,   dL/dK_denu,s = u_s 1^T - 2 gamma / (n m),
+
+    so each block's weight ``W = dL/dK * K / s^2`` (`GaussianGram`) is ``diag(a) K diag(b) + kappa K``
+    and its pulls on the points are products of K with a few n x d columns: no n x n
+    gradient, outer product or weighted copy of a block is formed, where autograd through
+    `spd_solve` and `GaussianGram` makes several n x n passes per block. ``K_nunu`` gets no
+    gradient (as in `ratio_and_mmd2`)."""
+
+    @staticmethod
+    @_full_precision
+    def forward(ctx, x_de: Tensor, x_nu: Tensor, sigmas: tuple[float, ...], eps: float):
+        ctx.set_materialize_grads(False)
+        n_de, n_nu = x_de.shape[-2], x_nu.shape[-2]
+        k_dede = _stacked([_kernel(x_de, x_de, s) for s in sigmas])
+        k_denu = _stacked([_kernel(x_de, x_nu, s) for s in sigmas])
+        k_nunu = _stacked([_kernel(x_nu, x_nu, s) for s in sigmas])
+        eye = torch.eye(n_de, dtype=k_dede.dtype, device=k_dede.device)
+        chol, _ = torch.linalg.cholesky_ex(k_dede + eps * eye)  # never raises: NaN for a failed run only
+        solved = _cholesky_solve(k_denu.sum(-1, keepdim=True), chol)  # (S, ..., n_de, 1): r_s
+        ratio = (solved.squeeze(-1) * (n_de / n_nu)).mean(0)
+        d2 = mmd2_from_blocks(k_dede, k_nunu, k_denu).sum(0)
+        ctx.save_for_backward(x_de, x_nu, k_dede, k_denu, chol, solved)
+        ctx.sigmas = sigmas
+        return ratio, d2
+
+    @staticmethod
+    @_full_precision
+    def backward(ctx, g_ratio: Tensor | None, g_d2: Tensor | None):
+        x_de, x_nu, k_dede, k_denu, chol, solved = ctx.saved_tensors
+        n_de, n_nu, n_s = x_de.shape[-2], x_nu.shape[-2], len(ctx.sigmas)
+        u = None if g_ratio is None else _cholesky_solve(
+            (g_ratio * (n_de / n_nu / n_s)).unsqueeze(-1).expand_as(solved), chol)  # (S, ..., n_de, 1)
+        gamma = None if g_d2 is None else g_d2.unsqueeze(-1).unsqueeze(-1)  # (..., 1, 1)
+        g_de = g_nu = None
+        for i, s in enumerate(ctx.sigmas):
+            q = 1.0 / s**2
+            # K_denu's weight diag(a) K_denu, a = q u - 2 q gamma / (n m)
+            shift = None if gamma is None else gamma * (-2.0 * q / (n_de * n_nu))
+            a = shift.expand(*x_de.shape[:-1], 1) if u is None else u[i] * q if shift is None else u[i] * q + shift
+            if ctx.needs_input_grad[0]:
+                g = a * _pull(k_denu[i], x_de, x_nu)
+                if u is not None:  # K_dede's weight diag(-q u) K diag(r)
+                    g = g + _symmetric_pull(k_dede[i], x_de, u[i] * -q, solved[i])
+                if gamma is not None:  # and q gamma / n^2 K
+                    g = g + _symmetric_pull(k_dede[i], x_de) * (gamma * (q / n_de**2))
+                g_de = g if g_de is None else g_de + g
+            if ctx.needs_input_grad[1]:
+                pull = (torch.cat([a * x_de, a], -1).mT @ k_denu[i]).mT  # K_denu^T [a x_de, a]
+                g = pull[..., :-1] - pull[..., -1:] * x_nu
+                g_nu = g if g_nu is None else g_nu + g
+        return g_de, g_nu, None, None
+
+
+def _symmetric_pull(k: Tensor, x: Tensor, a: Tensor | None = None, b: Tensor | None = None) -> Tensor:
+    """The pull on ``x`` of a symmetric block ``K = k(x, x)`` weighted by ``W = diag(a) K diag(b)``
+    (``W = K`` without ``a``, ``b``), through both of its arguments:
+    ``(W + W^T) x - (rowsum(W) + colsum(W)) x``, from one product with K (see `_pull`)."""
+    if a is None:
+        pull = (torch.cat([x, torch.ones_like(x[..., :1])], -1).mT @ k).mT  # K [x, 1]
+        return 2.0 * (pull[..., :-1] - pull[..., -1:] * x)
+    d = x.shape[-1]
+    pull = (torch.cat([b * x, a * x, b, a], -1).mT @ k).mT  # K [b x, a x, b, a]
+    return a * pull[..., :d] + b * pull[..., d:2 * d] - (a * pull[..., -2:-1] + b * pull[..., -1:]) * x
+
+
 def ratio_and_mmd2(x_de: Tensor, x_nu: Tensor, sigmas: Sigmas, eps: float = 1e-3) -> tuple[Tensor, Tensor]:
     """The density ratio ``p_nu / p_de`` at the points ``x_de`` (`density_ratio`) and the
     biased squared MMD between the two sets under the sum kernel, from one set of Gram
     blocks; no gradient flows through the ``x_nu`` - ``x_nu`` block (neither quantity's
     gradient with respect to ``x_de`` needs it, and GRAM-net's data block is fixed).
 
-    One bandwidth: one Gram matrix per block and one solve. Several: one Gram matrix and
-    one solve per bandwidth; the ratio is the mean of the per-bandwidth ratios (the
-    authors' estimator), the MMD^2 the sum of the per-bandwidth MMD^2 (the sum kernel).
+    One Gram matrix per block and one solve per bandwidth; the ratio is the mean of the
+    per-bandwidth ratios (the authors' estimator), the MMD^2 the sum of the per-bandwidth
+    MMD^2 (the sum kernel). The backward is in closed form (`RatioAndMMD2`).
     """
-    sigmas = _as_tuple(sigmas)
-    if len(sigmas) == 1:
-        k_dede, k_denu = gaussian_gram(x_de, x_de, sigmas), gaussian_gram(x_de, x_nu, sigmas)
-        with torch.no_grad():
-            k_nunu = gaussian_gram(x_nu, x_nu, sigmas)
-        return ratio_from_blocks(k_dede, k_denu, eps), mmd2_from_blocks(k_dede, k_nunu, k_denu)
-    k_dede, k_denu = gaussian_grams(x_de, x_de, sigmas), gaussian_grams(x_de, x_nu, sigmas)
-    with torch.no_grad():
-        k_nunu = gaussian_grams(x_nu, x_nu, sigmas)
-    return ratio_from_blocks(k_dede, k_denu, eps).mean(0), mmd2_from_blocks(k_dede, k_nunu, k_denu).sum(0)
+    return RatioAndMMD2.apply(_float(x_de), _float(x_nu), _as_tuple(sigmas), float(eps))
 
 
 def density_ratio(x_de: Tensor, x_nu: Tensor, sigmas: Sigmas, eps: float = 1e-3) -> Tensor:

@@ -194,19 +194,27 @@ def test_density_ratio_is_the_mean_of_per_bandwidth_ratios(sigmas):
 
 
 @pytest.mark.parametrize("sigmas", [(1.0,), (0.5, 1.0, 4.0)])
-def test_ratio_and_mmd2_share_blocks_and_match_plain(sigmas):
+@pytest.mark.parametrize("readout", ["ratio", "mmd", "both"])
+def test_ratio_and_mmd2_share_blocks_and_match_plain(sigmas, readout):
+    """Values and the closed-form gradients for both point sets (GRAM-net's projector gets both),
+    for each readout alone (its two players' losses) and together; K_nunu carries no gradient."""
     gen = torch.Generator().manual_seed(8)
     x_de = torch.randn(2, 20, 3, generator=gen, dtype=torch.float64, requires_grad=True)
-    x_nu = torch.randn(2, 20, 3, generator=gen, dtype=torch.float64) + 0.5
+    x_nu = (torch.randn(2, 17, 3, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
     ratio, d2 = kernels.ratio_and_mmd2(x_de, x_nu, sigmas, 1e-3)
-    torch.testing.assert_close(ratio, plain_ratio_per_bandwidth(x_de, x_nu, sigmas, 1e-3), rtol=1e-8, atol=1e-10)
+    plain_ratio = plain_ratio_per_bandwidth(x_de, x_nu, sigmas, 1e-3)
+    torch.testing.assert_close(ratio, plain_ratio, rtol=1e-8, atol=1e-10)
     torch.testing.assert_close(d2, kernels.mmd2(x_de, x_nu, sigmas))
-    plain_d2 = (plain_gram(x_de, x_de, sigmas).mean((-1, -2)) + plain_gram(x_nu, x_nu, sigmas).mean((-1, -2))
+    nu = x_nu.detach()
+    plain_d2 = (plain_gram(x_de, x_de, sigmas).mean((-1, -2)) + plain_gram(nu, nu, sigmas).mean((-1, -2))
                 - 2 * plain_gram(x_de, x_nu, sigmas).mean((-1, -2)))
-    loss = ratio.pow(2).mean() + d2.sum()
-    plain_loss = plain_ratio_per_bandwidth(x_de, x_nu, sigmas, 1e-3).pow(2).mean() + plain_d2.sum()
-    torch.testing.assert_close(torch.autograd.grad(loss, x_de)[0], torch.autograd.grad(plain_loss, x_de)[0],
-                               rtol=1e-7, atol=1e-9)
+    weights = torch.rand(2, 20, generator=gen, dtype=torch.float64)
+    losses = {"ratio": ((ratio * weights).sum(), (plain_ratio * weights).sum()),
+              "mmd": ((d2 * torch.tensor([1.0, 3.0])).sum(), (plain_d2 * torch.tensor([1.0, 3.0])).sum())}
+    losses["both"] = (losses["ratio"][0] + losses["mmd"][0], losses["ratio"][1] + losses["mmd"][1])
+    ours, plain = losses[readout]
+    for a, b in zip(torch.autograd.grad(ours, (x_de, x_nu)), torch.autograd.grad(plain, (x_de, x_nu))):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
 
 
 def test_per_bandwidth_grams_backward_matches_plain_autograd():

@@ -12,13 +12,14 @@ solve, and the ratios are averaged (the authors' Julia and TensorFlow GRAM-net c
 
 Speed without changing the math: a Gram matrix is one matrix product plus one ``exp2`` per
 bandwidth (the product yields ``log2 k``; torch's CPU ``exp2`` is about three times faster
-than its ``exp``), and its backward is written out in closed form (`GaussianGram`) instead of
+than its ``exp``), whose augmented operands each point set builds once per call
+(`_Points`), and its backward is written out in closed form (`GaussianGram`) instead of
 being traced through a dozen elementwise ops; the biased MMD is one function whose backward
 needs four products where the three Gram blocks' backwards take six (`mmd2`); linear solves
 go through a Cholesky factor whose backward is one more triangular solve (`spd_solve`).
-The density ratio and the MMD on the same points (GRAM-net) share their Gram blocks, and their
-backward is one closed form over all blocks and the solve (`RatioAndMMD2`), with no n x n
-gradient formed. ``tests/2_objectives/test_kernels.py``
+The density ratio and the MMD on the same points (GRAM-net) share their Gram blocks, and
+their backward is one closed form over all blocks and the solve (`RatioAndMMD2`), with no
+n x n gradient formed. ``tests/2_objectives/test_kernels.py``
 holds all of this to plain autograd and to closed forms.
 """
 from __future__ import annotations
@@ -70,22 +71,45 @@ def _compact(grad: Tensor) -> Tensor:
     return grad
 
 
-def _log2_kernel(x: Tensor, y: Tensor, sigma: float) -> Tensor:
+class _Points:
+    """A point set's two sides of the one-product ``log2 k`` (`_log2_kernel`), each built once
+    however many Gram blocks and bandwidths use it: ``[x, |x|^2, 1]`` as a block's rows and
+    ``[2c x, -c, -c |x|^2]`` (``c = log2(e) / (2 s^2)``) as its columns."""
+
+    def __init__(self, x: Tensor):
+        self.x, self.sq = x, x.pow(2).sum(-1, keepdim=True)
+        self._rows: Tensor | None = None
+        self._cols: dict[float, Tensor] = {}
+
+    @staticmethod
+    def pair(x: Tensor, y: Tensor) -> tuple[_Points, _Points]:
+        """The points of ``x`` and of ``y`` (one object when they are the same tensor)."""
+        p = _Points(x)
+        return p, (p if y is x else _Points(y))
+
+    def rows(self) -> Tensor:
+        if self._rows is None:
+            self._rows = torch.cat([self.x, self.sq, torch.ones_like(self.sq)], -1)
+        return self._rows
+
+    def cols(self, sigma: float) -> Tensor:
+        if sigma not in self._cols:
+            c = 0.5 * LOG2_E / sigma**2
+            self._cols[sigma] = torch.cat([self.x * (2 * c), torch.full_like(self.sq, -c), self.sq * -c], -1)
+        return self._cols[sigma]
+
+
+def _log2_kernel(p: _Points, q: _Points, sigma: float) -> Tensor:
     """``log2 k = -||x_i - y_j||^2 log2(e) / (2 sigma^2)`` clamped to [MIN_LOG_KERNEL log2(e), 0],
     from ONE product of augmented points: ``[x, |x|^2, 1] . [y 2c, -c, -|y|^2 c]`` with
-    ``c = log2(e) / (2 s^2)``. This replaces separate add/scale/clamp passes over the n x m
-    matrix; the kernel is its ``exp2``."""
-    c = 0.5 * LOG2_E / sigma**2
-    xx = x.pow(2).sum(-1, keepdim=True)
-    yy = y.pow(2).sum(-1, keepdim=True)
-    xa = torch.cat([x, xx, torch.ones_like(xx)], -1)
-    ya = torch.cat([y * (2 * c), torch.full_like(yy, -c), yy * -c], -1)
-    return (xa @ ya.transpose(-1, -2)).clamp_(MIN_LOG_KERNEL * LOG2_E, 0.0)
+    ``c = log2(e) / (2 s^2)`` (`_Points`). This replaces separate add/scale/clamp passes over the
+    n x m matrix; the kernel is its ``exp2``."""
+    return (p.rows() @ q.cols(sigma).transpose(-1, -2)).clamp_(MIN_LOG_KERNEL * LOG2_E, 0.0)
 
 
-def _kernel(x: Tensor, y: Tensor, sigma: float) -> Tensor:
+def _kernel(p: _Points, q: _Points, sigma: float) -> Tensor:
     """The Gram matrix ``exp(-||x_i - y_j||^2 / (2 sigma^2))`` of one bandwidth (as an ``exp2``)."""
-    return _log2_kernel(x, y, sigma).exp2_()
+    return _log2_kernel(p, q, sigma).exp2_()
 
 
 def _pull(w: Tensor, a: Tensor, b: Tensor, transposed: bool = False) -> Tensor:
@@ -113,9 +137,10 @@ class GaussianGram(torch.autograd.Function):
     @staticmethod
     @_full_precision
     def forward(ctx, x: Tensor, y: Tensor, sigmas: tuple[float, ...]) -> Tensor:
-        gram = _kernel(x, y, sigmas[0])
+        p, q = _Points.pair(x, y)
+        gram = _kernel(p, q, sigmas[0])
         for s in sigmas[1:]:
-            gram += _kernel(x, y, s)
+            gram += _kernel(p, q, s)
         # One bandwidth: keep K for backward. Several: keep only the inputs and recompute
         # each K_s in backward, so memory stays at one n x m matrix whatever the bandwidths.
         ctx.save_for_backward(x, y, *([gram] if len(sigmas) == 1 else []))
@@ -136,9 +161,9 @@ class GaussianGram(torch.autograd.Function):
         if saved and scale is not None:
             w, scale = saved[0], scale / ctx.sigmas[0] ** 2
         else:
-            w = None
+            w, (p, q) = None, _Points.pair(x, y)
             for s in ctx.sigmas:
-                k = saved[0] if saved else _kernel(x, y, s)
+                k = saved[0] if saved else _kernel(p, q, s)
                 term = k * (grad * (1.0 / s**2))
                 w = term if w is None else w.add_(term)
         gx, gy = _gram_input_grads(ctx, w, x, y)
@@ -159,7 +184,8 @@ class GaussianGrams(torch.autograd.Function):
     @staticmethod
     @_full_precision
     def forward(ctx, x: Tensor, y: Tensor, sigmas: tuple[float, ...]) -> Tensor:
-        grams = torch.stack([_kernel(x, y, s) for s in sigmas])
+        p, q = _Points.pair(x, y)
+        grams = torch.stack([_kernel(p, q, s) for s in sigmas])
         ctx.save_for_backward(x, y, grams)
         ctx.sigmas = sigmas
         return grams
@@ -179,16 +205,16 @@ def gaussian_grams(x: Tensor, y: Tensor, sigmas: Sigmas) -> Tensor:
     return GaussianGrams.apply(_float(x), _float(y), _as_tuple(sigmas))
 
 
-def _kernel_and_weight(x: Tensor, y: Tensor, sigmas: tuple[float, ...], weight: bool) -> tuple[Tensor, Tensor | None]:
+def _kernel_and_weight(p: _Points, q: _Points, sigmas: tuple[float, ...], weight: bool) -> tuple[Tensor, Tensor | None]:
     """The sum-kernel Gram matrix ``K = sum_s K_s`` and, with ``weight``, the matrix its
     derivative needs, ``W = sum_s K_s / s^2`` (`GaussianGram`); with one bandwidth ``W`` is
     ``K`` itself and the caller scales by ``1 / s^2`` (`_weight_scale`)."""
     if len(sigmas) == 1:
-        k = _kernel(x, y, sigmas[0])
+        k = _kernel(p, q, sigmas[0])
         return k, k if weight else None
     k = w = None
     for s in sigmas:
-        k_s = _kernel(x, y, s)
+        k_s = _kernel(p, q, s)
         if weight:
             w = k_s * (1.0 / s**2) if w is None else w.add_(k_s, alpha=1.0 / s**2)
         k = k_s if k is None else k.add_(k_s)
@@ -216,9 +242,10 @@ class BiasedMMD2(torch.autograd.Function):
     @_full_precision
     def forward(ctx, x: Tensor, y: Tensor, sigmas: tuple[float, ...]) -> Tensor:
         gx, gy = ctx.needs_input_grad[:2]
-        k_xx, w_xx = _kernel_and_weight(x, x, sigmas, gx)
-        k_yy, w_yy = _kernel_and_weight(y, y, sigmas, gy)
-        k_xy, w_xy = _kernel_and_weight(x, y, sigmas, gx or gy)
+        px, py = _Points(x), _Points(y)
+        k_xx, w_xx = _kernel_and_weight(px, px, sigmas, gx)
+        k_yy, w_yy = _kernel_and_weight(py, py, sigmas, gy)
+        k_xy, w_xy = _kernel_and_weight(px, py, sigmas, gx or gy)
         ctx.save_for_backward(x, y, w_xx, w_yy, w_xy)
         ctx.scale = _weight_scale(sigmas)
         return block_mean(k_xx) + block_mean(k_yy) - 2.0 * block_mean(k_xy)
@@ -339,9 +366,10 @@ class RatioAndMMD2(torch.autograd.Function):
     def forward(ctx, x_de: Tensor, x_nu: Tensor, sigmas: tuple[float, ...], eps: float):
         ctx.set_materialize_grads(False)
         n_de, n_nu = x_de.shape[-2], x_nu.shape[-2]
-        k_dede = _stacked([_kernel(x_de, x_de, s) for s in sigmas])
-        k_denu = _stacked([_kernel(x_de, x_nu, s) for s in sigmas])
-        k_nunu = _stacked([_kernel(x_nu, x_nu, s) for s in sigmas])
+        de, nu = _Points(x_de), _Points(x_nu)
+        k_dede = _stacked([_kernel(de, de, s) for s in sigmas])
+        k_denu = _stacked([_kernel(de, nu, s) for s in sigmas])
+        k_nunu = _stacked([_kernel(nu, nu, s) for s in sigmas])
         eye = torch.eye(n_de, dtype=k_dede.dtype, device=k_dede.device)
         chol, _ = torch.linalg.cholesky_ex(k_dede + eps * eye)  # never raises: NaN for a failed run only
         solved = _cholesky_solve(k_denu.sum(-1, keepdim=True), chol)  # (S, ..., n_de, 1): r_s

@@ -391,8 +391,9 @@ class RatioAndMMD2(torch.autograd.Function):
         for i, s in enumerate(ctx.sigmas):
             q = 1.0 / s**2
             # K_denu's weight diag(a) K_denu, a = q u - 2 q gamma / (n m)
-            shift = None if gamma is None else gamma * (-2.0 * q / (n_de * n_nu))
-            a = shift.expand(*x_de.shape[:-1], 1) if u is None else u[i] * q if shift is None else u[i] * q + shift
+            a = torch.zeros_like(x_de[..., :1]) if u is None else u[i] * q
+            if gamma is not None:
+                a = a - gamma * (2.0 * q / (n_de * n_nu))
             if ctx.needs_input_grad[0]:
                 g = a * _pull(k_denu[i], x_de, x_nu)
                 if u is not None:  # K_dede's weight diag(-q u) K diag(r)

@@ -1,5 +1,11 @@
 """Records as a sweep writes them, built directly for tests of the readers (analysis,
-safety checks): real metrics of known samples, no training."""
+safety checks): real metrics of known samples, no training; and a fresh interpreter for
+process-wide settings (`fresh_python`)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -9,6 +15,17 @@ import objectives
 import store
 from engine import RunConfig
 from metrics.ring import toy_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fresh_python(code: str, **env: str) -> str:
+    """The stripped stdout of ``code`` run in a fresh interpreter from the repository root,
+    with ``env`` added: for settings a process makes once (MKL's kernels, malloc's thresholds)."""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
 
 
 def write_ring_records(root, model, cells, seeds, shift=0.0):

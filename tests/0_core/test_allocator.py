@@ -2,16 +2,10 @@
 memory a step frees instead of faulting in fresh pages every step, unless asked not to.
 
 Each case runs in a fresh interpreter: the thresholds are process-wide."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from builders import fresh_python
 
 from core import allocator
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # 10 "steps", each writing and freeing a 64 MB tensor: page faults counted over the last 5. glibc
 # by default maps every block above its mmap threshold afresh, and it never moves that threshold
@@ -33,10 +27,7 @@ applies_here = pytest.mark.skipif(not allocator.STATUS.startswith("glibc malloc 
 
 
 def _python(code: str, **env: str) -> list[str]:
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), **env})
-    assert res.returncode == 0, res.stderr
-    return res.stdout.strip().splitlines()
+    return fresh_python(code, **env).splitlines()
 
 
 @applies_here

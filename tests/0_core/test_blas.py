@@ -2,25 +2,14 @@
 every process that imports the engine, and leave it alone when asked or when too late.
 
 Each case runs in a fresh interpreter: MKL chooses its kernels once per process."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from builders import fresh_python as _python
 
 from core import blas
 
-ROOT = Path(__file__).resolve().parents[2]
-
 APPLIED = "MKL kernels chosen by CPU features"
-
-
-def _python(code: str, **env: str) -> str:
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), **env})
-    assert res.returncode == 0, res.stderr
-    return res.stdout.strip()
 
 
 CPUINFO = Path("/proc/cpuinfo")

@@ -245,7 +245,7 @@ OPTIONS: dict[str, Option] = {o.flag.lstrip("-").replace("-", "_"): o for o in [
     Option(("--max-stack",), "most runs trained as one batched model (default {default}). Part of the experiment: "
            "a stacked run agrees with the same run alone only up to float rounding, so keep it fixed to "
            "reproduce numbers bit for bit (--jobs never changes them); each record names its stack", int,
-           shown="16 on CPU; on GPUs a whole grid of one objective and data set, widths padded"),
+           shown="16 on CPU; on GPUs a whole grid of one objective and data set"),
     # where it runs
     Option(("--jobs",), "parallel CPU workers (default {default}; use one per core)", int, 1,
            at_least(1, MAX_PARALLEL), group=PLACEMENT),

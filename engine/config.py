@@ -118,11 +118,10 @@ class RunConfig:
         keep = {} if {"model", "dataset"} & set(changes) else self.hyperparameters
         return dataclasses.replace(self, **changes, hp=tuple({**keep, **dict(hp)}.items()))
 
-    def stack_key(self, mixed_widths: bool = False) -> tuple:
-        """Runs with equal keys can be trained in one stack: they differ in seed and noise
-        dimension only (and, with ``mixed_widths``, in generator width: a GPU stacks those)."""
-        width = 1 if mixed_widths else self.width
-        return dataclasses.astuple(dataclasses.replace(self, seed=0, noise_dim=1, width=width))
+    def stack_key(self) -> tuple:
+        """Runs with equal keys can be trained in one stack: they differ in seed, noise
+        dimension and generator width only (see `models.stacked` for the widths)."""
+        return dataclasses.astuple(dataclasses.replace(self, seed=0, noise_dim=1, width=1))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data: every field, ``hp`` as a dict with lists for tuples."""

@@ -1,8 +1,8 @@
 """Training engine: a stack of R runs of one objective trained together as one batched model.
 
 Runs can share a stack when they differ only in seed, noise dimension and generator width
-(`RunConfig.stack_key` with ``mixed_widths``; narrower generators are padded, see
-`models.stacked`); R = 1 is an ordinary single run. Each run draws its noise, its real
+(`RunConfig.stack_key`; how generators of several widths are held: `models.stacked`);
+R = 1 is an ordinary single run. Each run draws its noise, its real
 batches, its initial weights and its training set from its own seed, so a run's numbers do
 not depend on which runs share its stack (up to float rounding of batched kernels). The
 loop itself is `Trainer.train`.
@@ -120,7 +120,7 @@ class Trainer:
 
     def __init__(self, configs: Sequence[RunConfig], device: str | torch.device = "cpu",
                  snapshot_steps: Sequence[int] = (), snapshot_points: int = 1_000, graphs: bool | None = None):
-        keys = {c.stack_key(mixed_widths=True) for c in configs}
+        keys = {c.stack_key() for c in configs}
         if len(keys) != 1:
             raise ValueError("runs in one stack must differ only in seed, noise dimension and width")
         self.configs, cfg = list(configs), configs[0]

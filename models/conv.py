@@ -151,7 +151,7 @@ class DCGANArchitecture:
     def width(self, cfg: ArchConfig, width: int | None = None) -> int:
         return max(2, int((width or cfg.width) * self.channel_scale))
 
-    def generator(self, cfg, noise_dims, x_shape, gens, widths):
+    def generator(self, cfg, noise_dims, x_shape, gens, widths, pad_widths):  # one network per run: never padded
         def build(r: int) -> nn.Module:
             body = up_net(noise_dims[r], x_shape, self.width(cfg, widths[r]), self.normalise, cfg.out_activation)
             return nn.Sequential(TakeFirst(noise_dims[r]), *body)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from core import streams
-from models.stacked import StackedMLP
+from models.stacked import StackedMLP, WidthGroups
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Architecture(Protocol):
     """Builds stacked networks for R runs; ``gens`` holds one seeded generator per run."""
 
     def generator(self, cfg: ArchConfig, noise_dims: Sequence[int], x_shape: tuple[int, ...],
-                  gens: Sequence[torch.Generator], widths: Sequence[int]) -> nn.Module: ...
+                  gens: Sequence[torch.Generator], widths: Sequence[int], pad_widths: bool) -> nn.Module: ...
 
     def critic(self, cfg: ArchConfig, x_shape: tuple[int, ...], out_dim: int,
                gens: Sequence[torch.Generator], batch_norm: bool = True) -> nn.Module: ...
@@ -68,11 +68,16 @@ def register_architecture(name: str) -> Callable[[type], type]:
 class MLPArchitecture:
     """Fully connected networks for toy data (and flattened images)."""
 
-    def generator(self, cfg, noise_dims, x_shape, gens, widths):
-        net = StackedMLP(len(gens), (max(noise_dims),), [max(widths)] * cfg.depth, x_shape,
-                         cfg.activation, cfg.out_activation, widths=widths)
-        net.reset(gens, noise_dims)
-        return net
+    def generator(self, cfg, noise_dims, x_shape, gens, widths, pad_widths):
+        def stacked(runs: Sequence[int]) -> StackedMLP:  # these runs, padded to the widest of them
+            net = StackedMLP(len(runs), (max(noise_dims),), [max(widths[r] for r in runs)] * cfg.depth, x_shape,
+                             cfg.activation, cfg.out_activation, widths=[widths[r] for r in runs])
+            net.reset([gens[r] for r in runs], [noise_dims[r] for r in runs])
+            return net
+        if pad_widths or len(set(widths)) == 1:
+            return stacked(range(len(gens)))
+        groups = [[r for r, w in enumerate(widths) if w == width] for width in dict.fromkeys(widths)]
+        return WidthGroups([stacked(g) for g in groups], groups)
 
     def critic(self, cfg, x_shape, out_dim, gens, batch_norm=True):  # no batch norm in the MLPs anyway
         net = StackedMLP(len(gens), x_shape, [cfg.critic_width] * cfg.critic_depth, (out_dim,), "relu")
@@ -83,6 +88,15 @@ class MLPArchitecture:
         net = StackedMLP(len(gens), (in_dim,), [cfg.critic_width] * cfg.critic_depth, x_shape, "relu")
         net.reset(gens)
         return net
+
+
+def pads_widths(device: torch.device) -> bool:
+    """Whether a stack's generators of several widths share layers padded to the widest
+    (on a GPU, whose time goes to kernel launches) rather than one stacked network per
+    width (on a CPU, whose time goes to arithmetic: in the ring grid's stack of widths 20,
+    100 and 200, padding made the generator's arithmetic 2.3x what its runs need); see
+    `models.stacked`."""
+    return device.type != "cpu"
 
 
 class NetFactory:
@@ -111,8 +125,9 @@ class NetFactory:
 
     def generator(self) -> nn.Module:
         """The generator G: noise ``(R, B, max noise dim)`` -> samples ``(R, B, *x_shape)``;
-        run r's hidden width is ``widths[r]``."""
-        net = self.arch.generator(self.cfg, self.noise_dims, self.x_shape, self._gens("generator"), self.widths)
+        run r's hidden width is ``widths[r]`` (held as `pads_widths` says)."""
+        net = self.arch.generator(self.cfg, self.noise_dims, self.x_shape, self._gens("generator"), self.widths,
+                                  pad_widths=pads_widths(self.device))
         return net.to(self.device)
 
     def critic(self, out_dim: int, role: str = "critic", batch_norm: bool = True) -> nn.Module:

@@ -10,12 +10,16 @@ dimensions): inputs are zero-padded to the largest size and the padded weight ro
 at zero. Their gradient is ``padded_input^T @ delta = 0``, so they stay zero and the run
 computes exactly what an unpadded network would.
 
-Runs may also have different hidden widths (a GPU sweep stacks a whole grid): every layer
-is as wide as the widest run, and a run's units beyond its own width are masked to zero
-after each activation. Their weights start at zero, no gradient reaches them (the mask
-blocks it, and their inputs are zero), so the optimisers' state for them stays zero and
-they never move: the run computes what a network of its own width computes, up to the
-rounding of longer (zero-padded) sums.
+Runs may also have different hidden widths (a sweep stacks a whole grid), held in one of
+two ways (`models.factory` picks by device). Padded, for a GPU, where every kernel launch
+costs time: every layer is as wide as the widest run, and a run's units beyond its own
+width are masked to zero after each activation. Their weights start at zero, no gradient
+reaches them (the mask blocks it, and their inputs are zero), so the optimisers' state for
+them stays zero and they never move: the run computes what a network of its own width
+computes, up to the rounding of longer (zero-padded) sums. Grouped (`WidthGroups`), for a
+CPU, where arithmetic costs time: one stacked network per width, so no run computes at a
+width not its own, while the rest of the objective (critics, kernels, optimisers) still
+covers every run of the stack at once.
 
 Speed on the CPU (each a change of layout, never of the mathematics): a batched product
 whose output has a narrow last dimension (a layer's 2 or 10 outputs, the gradient of a
@@ -213,6 +217,36 @@ class StackedMLP(nn.Module):
                 state[weight] = state[weight][:, :w].clone() if i > 0 else state[weight]
                 state[bias] = state[bias][:, :, :w].clone() if i < last else state[bias]
         return state
+
+
+class WidthGroups(nn.Module):
+    """R runs of several generator widths held as one stacked network per width, ``nets[g]``
+    training the runs ``groups[g]`` (indices into the stack), where a padded `StackedMLP`
+    would compute every run at the widest run's size. Each run computes exactly what it
+    computes in a stack of its own width; inputs and outputs keep the stack's run order."""
+
+    def __init__(self, nets: Sequence[nn.Module], groups: Sequence[Sequence[int]]):
+        super().__init__()
+        self.nets, self.groups = nn.ModuleList(nets), [list(g) for g in groups]
+        order = [r for g in self.groups for r in g]
+        if sorted(order) != list(range(len(order))):
+            raise ValueError("groups must hold every run of the stack once")
+        self.place = {r: (g, i) for g, runs in enumerate(self.groups) for i, r in enumerate(runs)}
+        self.sizes = [len(g) for g in self.groups]
+        # runs of a width that sit together in the stack are slices; otherwise gathered and put back
+        self.in_order = order == list(range(len(order)))
+        self.register_buffer("order", torch.tensor(order), persistent=False)
+        self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        parts = (x if self.in_order else x.index_select(0, self.order)).split(self.sizes)
+        out = torch.cat([net(part) for net, part in zip(self.nets, parts)])
+        return out if self.in_order else out.index_select(0, self.inverse)
+
+    def run_state_dict(self, r: int, in_size: int | None = None) -> dict[str, Tensor]:
+        """Run r's weights as a 1-run network of its own width (see `StackedMLP.run_state_dict`)."""
+        g, i = self.place[r]
+        return self.nets[g].run_state_dict(i, in_size)
 
 
 class PerRun(nn.Module):

@@ -127,8 +127,8 @@ class Sweep:
                               "seeds": d["seeds"], "noise": d.get("noise"), "out": Path("results"),
                               "cache_dir": None},
                     shown={**dict.fromkeys(("noise_dims", "widths", "steps", "batch", "samples"), "the preset's"),
-                           "max_stack": f"{d['max_stack']} on CPU; on GPUs a whole grid of one objective and data set, "
-                                        "widths padded: see README",
+                           "max_stack": f"{d['max_stack']} on CPU; on GPUs a whole grid of one objective and data set: "
+                                        "see README",
                            "cache_dir": f"<out>/{self.name}/cache"},
                     choices={"preset": {k: v.about for k, v in self.presets.items()}},
                     notes={"out": "the results root", "force": f"retrain {self.unit}s that already have a record"})
@@ -204,7 +204,7 @@ class Sweep:
                                  f"{' or '.join(self.kinds)} data")
         axes, fixed = self.parse_axes(args)
         placement = placement_from_args(args)
-        if args.max_stack is None:  # CPU: stacks of one width; GPU: whole grids (launch-bound, memory to spare)
+        if args.max_stack is None:  # GPU: whole grids (launch-bound, memory to spare)
             args.max_stack = MAX_STACK if placement.on_gpu and self.stacks_on_gpu else self.defaults["max_stack"]
         if not 1 <= args.max_stack <= MAX_STACK:
             raise UsageError(f"--max-stack must be in 1..{MAX_STACK}")
@@ -270,7 +270,7 @@ class Sweep:
         for setting in settings:
             experiments.save_resolved(setting, self.resolved(args))
         tasks = stack_tasks(self.name, plan.cells, pending, evaluators.__getitem__, plan.plugins, args.max_stack,
-                            mixed_widths=plan.placement.on_gpu, long=plan.long)
+                            long=plan.long)
         plan = replace(plan, placement=plan.placement.fitted(len(tasks)))
         print(f"{len(plan.cells)} {self.unit}s ({len(plan.cells) - len(pending)} already finished), {len(tasks)} "
               f"stack(s) to train, {min(plan.placement.workers, len(tasks))} worker(s) on "

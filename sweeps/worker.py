@@ -154,13 +154,12 @@ class Task:
 def step_cost(configs: Sequence[RunConfig]) -> float:
     """A stack's work per generator step, in arbitrary units, for ordering stacks and
     weighting progress: every generator step makes 1 + critic_steps passes through a critic
-    of fixed width and the generator, so a 5-critic-step MMD-GAN stack of width 20 still
+    of fixed width and each run's generator, so a 5-critic-step MMD-GAN stack of width 20 still
     outlasts any single-critic stack. A model, not a measurement (it leaves out how costly
     each objective's critic pass is)."""
     c = configs[0]
     critic = objectives.get(c.model).critic_steps(c.hyperparameters)
-    width = max(cfg.width for cfg in configs)
-    return len(configs) * (1 + critic) * (ArchConfig.critic_width ** 2 + width ** 2 / 4)
+    return (1 + critic) * sum(ArchConfig.critic_width ** 2 + cfg.width ** 2 / 4 for cfg in configs)
 
 
 def stack_info(configs: Sequence[RunConfig], index: int) -> dict[str, Any]:
@@ -271,22 +270,25 @@ def run_task(task: Task, device: str, progress: Callable[[int], None] | None = N
 
 
 def stack_tasks(sweep: str, cells: Sequence[Cell], pending: Collection[Cell], evaluate: Callable[[str], Evaluator],
-                plugins: tuple[str, ...], max_stack: int, mixed_widths: bool = False, long: LongRun | None = None,
+                plugins: tuple[str, ...], max_stack: int, long: LongRun | None = None,
                 snapshot_steps: Sequence[int] = (), figures: Figures | None = None) -> list[Task]:
     """The tasks of a sweep: its ``cells`` that can train together (equal
-    `RunConfig.stack_key`; with ``mixed_widths``, as on GPUs, runs of every generator width
-    too), in plan order, cut into consecutive stacks of at most ``max_stack``; one task per
-    stack with a ``pending`` cell (its finished members train along), carrying ``long``,
-    ``snapshot_steps`` and ``figures`` (see `Task`). Membership depends on
-    the cells, ``max_stack`` and the device kind alone (see the module docstring); a sweep
-    with fewer stacks than workers leaves workers idle rather than change it.
+    `RunConfig.stack_key`: seeds, noise dimensions and generator widths of one objective and
+    setting), in plan order, cut into consecutive stacks of at most ``max_stack``, each
+    ordered by width (a CPU's generator of several widths is one network per width,
+    `models.stacked.WidthGroups`, whose runs are then slices); one task per stack with a
+    ``pending`` cell (its finished members train along), carrying ``long``,
+    ``snapshot_steps`` and ``figures`` (see `Task`). Membership depends on the cells and
+    ``max_stack`` alone (see the module docstring); a sweep with fewer stacks than workers
+    leaves workers idle rather than change it.
 
     Tasks are ordered most expensive first (`step_cost` times steps), as longest first
     keeps the tail short."""
     groups: dict[tuple, list[Cell]] = {}
     for c in cells:
-        groups.setdefault(c.config.stack_key(mixed_widths), []).append(c)
-    stacks = [g[i:i + max_stack] for g in groups.values() for i in range(0, len(g), max_stack)]
+        groups.setdefault(c.config.stack_key(), []).append(c)
+    stacks = [sorted(g[i:i + max_stack], key=lambda c: c.config.width)
+              for g in groups.values() for i in range(0, len(g), max_stack)]
     pending = set(pending)
 
     def cost(stack: Sequence[Cell]) -> float:

@@ -2,8 +2,10 @@
 import pytest
 import torch
 
+import models.factory
 import objectives
 from engine import RunConfig, Trainer
+from models.stacked import WidthGroups
 
 
 @pytest.fixture(params=objectives.names())
@@ -96,12 +98,15 @@ def test_short_gram_training_covers_all_ring_modes():
     assert metrics["modes_covered"] == 8, metrics
 
 
-def test_mixed_width_stacks_reproduce_single_runs(name, float64):
-    """Runs of different generator widths (and noise dims) in one stack, the narrower padded
-    and masked (the GPU sweep's stacks), equal each run trained alone: traces, and the
-    stored generator weights at the run's own width (float64, tolerance as above)."""
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "grouped"])
+def test_mixed_width_stacks_reproduce_single_runs(name, float64, padded, monkeypatch):
+    """Runs of different generator widths (and noise dims) in one stack equal each run
+    trained alone: traces, and the stored generator weights at the run's own width (float64,
+    tolerance as above). Both layouts: the narrower padded and masked (a GPU's), and one
+    stacked network per width (a CPU's), here with the runs of one width apart in the stack."""
+    monkeypatch.setattr(models.factory, "pads_widths", lambda device: padded)
     configs = [RunConfig(model=name, steps=10, batch=32, seed=s, noise_dim=d, width=w, n_samples=10)
-               for s, d, w in [(0, 2, 20), (1, 4, 100), (2, 3, 50)]]
+               for s, d, w in [(0, 2, 20), (1, 4, 100), (2, 3, 50), (3, 2, 20)]]
     stack = Trainer(configs)
     stack.train()
     outcomes = stack.outcomes()
@@ -112,5 +117,10 @@ def test_mixed_width_stacks_reproduce_single_runs(name, float64):
         torch.testing.assert_close(outcomes[r].generator_state, alone.outcomes()[0].generator_state,
                                    rtol=1e-4, atol=1e-7)
         assert outcomes[r].generator_state["linears.1.weight"].shape == (1, cfg.width, cfg.width)
-    padded = stack.objective.generator.linears[0].weight[0, :, 20:]  # run 0's units beyond its width
-    assert not padded.any() and not stack.objective.generator.linears[1].weight[0, 20:].any()
+    generator = stack.objective.generator
+    if padded:
+        units = generator.linears[0].weight[0, :, 20:]  # run 0's units beyond its width
+        assert not units.any() and not generator.linears[1].weight[0, 20:].any()
+    else:  # no run computes at a width not its own
+        assert isinstance(generator, WidthGroups) and generator.groups == [[0, 3], [1], [2]]
+        assert [net.linears[1].weight.shape[1:] for net in generator.nets] == [(w, w) for w in (20, 100, 50)]

@@ -23,7 +23,8 @@ from sweeps.worker import stack_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-SMOKE = ["--models", "gram", "--preset", "smoke", "--seeds", "0,1,2", "--no-figures"]  # 2 stacks of 6 cells
+# 2 stacks of 6 cells, each of both widths (noise dims 2 | 8 x widths 20, 100 x seeds 0-2)
+SMOKE = ["--models", "gram", "--preset", "smoke", "--seeds", "0,1,2", "--max-stack", "6", "--no-figures"]
 
 
 def cell_dirs(root: Path) -> list[Path]:
@@ -114,17 +115,17 @@ def test_stacks_depend_on_the_grid_and_max_stack_only(tmp_path):
 
     def members(tasks):
         return sorted(tuple(str(c.path) for c in t.cells) for t in tasks)
-    full = stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=16)
+    full = stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=6)
     assert [len(t.cells) for t in full] == [6, 6] and all(t.pending == tuple(range(6)) for t in full)
-    one_left = stack_tasks("stability", cells, cells[7:8], lambda d: None, (), max_stack=16)
+    one_left = stack_tasks("stability", cells, cells[7:8], lambda d: None, (), max_stack=6)
     assert members(one_left) == [m for m in members(full) if str(cells[7].path) in m]
     assert [t.cells[i] for t in one_left for i in t.pending] == [cells[7]]
     cut = stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=4)
-    assert sorted(len(t.cells) for t in cut) == [2, 2, 4, 4]
-    for t in cut:  # consecutive cells of one group, in plan order
+    assert sorted(len(t.cells) for t in cut) == [4, 4, 4]
+    for t in cut:  # consecutive cells of one group in plan order, ordered by width
         group_cells = [c for c in cells if c.config.stack_key() == t.cells[0].config.stack_key()]
-        start_at = group_cells.index(t.cells[0])
-        assert list(t.cells) == group_cells[start_at:start_at + len(t.cells)]
+        start_at = min(group_cells.index(c) for c in t.cells)
+        assert list(t.cells) == sorted(group_cells[start_at:start_at + len(t.cells)], key=lambda c: c.config.width)
     info = cut[0].stack(1)
     assert info == {"size": len(cut[0].cells), "index": 1, "members": [c.config.key() for c in cut[0].cells]}
 
@@ -274,8 +275,8 @@ def test_a_dying_worker_becomes_crashed_records_and_the_others_finish(tmp_path, 
 
 
 def test_sigterm_stops_the_sweep_and_its_workers_within_10_s(tmp_path):
-    proc = start(["--models", "gram", "--preset", "smoke", "--steps", "1000000", "--jobs", "2", "--no-figures"],
-                 tmp_path / "out")
+    proc = start(["--models", "gram", "--preset", "smoke", "--steps", "1000000", "--max-stack", "2", "--jobs", "2",
+                  "--no-figures"], tmp_path / "out")  # 2 stacks, one per worker
     wait_for_line(proc, "stack(s) to train")
     deadline = time.time() + 120
     while time.time() < deadline and len(group(proc.pid)) < 3:  # the sweep and its two workers

@@ -55,19 +55,20 @@ def test_smoke_sweep_end_to_end_with_two_jobs(tmp_path, capsys):
 
 
 def test_two_datasets_form_one_pool_ordered_longest_first(tmp_path):
-    """The full ring experiment is one pool of stacks; MMD-GAN's 5 critic steps make even
-    its narrowest stack longer than any other objective's widest, so it goes first."""
+    """The full ring experiment is one pool of stacks, one per data set and objective (all
+    12 cells of a seed, ordered by width); MMD-GAN's 5 critic steps make its stacks the
+    longest, so they go first."""
     sweep = stability.StabilitySweep()
     args = sweep.build_parser().parse_args(
         ["--model", "gan,mmdgan,gram", "--dataset", "ring2d,ring3d", "--out", str(tmp_path)])
     cells = sweep.plan(args).cells
     assert len(cells) == 2 * 3 * 12 and {c.config.dataset for c in cells} == {"ring2d", "ring3d"}
     stacks = stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=16)
-    assert len(stacks) == 2 * 3 * 3  # one stack per (dataset, objective, width)
-    assert all(len({c.config.stack_key() for c in s.cells}) == 1 and len(s.cells) == 4 for s in stacks)
+    assert len(stacks) == 2 * 3  # one stack per (dataset, objective)
+    assert all(len({c.config.stack_key() for c in s.cells}) == 1 and len(s.cells) == 12 for s in stacks)
+    assert all([c.config.width for c in s.cells] == [20] * 4 + [100] * 4 + [200] * 4 for s in stacks)
     models = [s.cells[0].config.model for s in stacks]
-    assert models[:6] == ["mmdgan"] * 6 and "mmdgan" not in models[6:]
-    assert stacks[0].cells[0].config.width == 200
+    assert models[:2] == ["mmdgan"] * 2 and "mmdgan" not in models[2:]
 
 
 def test_killed_sweep_resumes_with_every_cell_once(tmp_path, run_cli):
@@ -198,19 +199,19 @@ def test_changed_settings_train_again_and_report_the_new_configuration(tmp_path,
     assert "300 generator steps, batch size 200" in tables
 
 
-def test_on_gpus_a_stack_holds_a_whole_grid_and_one_process_trains_them(tmp_path):
-    """On a GPU (launch-bound, memory to spare) every objective's grid on a data set, all
-    widths and seeds, is one stack; one worker process per device trains the stacks, unless
-    --jobs-per-device says otherwise."""
+def test_a_stack_can_hold_a_whole_grid_and_on_gpus_one_process_trains_them(tmp_path):
+    """With room (a GPU's default --max-stack: launch-bound, memory to spare) every
+    objective's grid on a data set, all widths and seeds, is one stack; one worker process
+    per device trains the stacks, unless --jobs-per-device says otherwise."""
     from sweeps.parallel import Placement
     sweep = stability.StabilitySweep()
     args = sweep.build_parser().parse_args(["--models", "gan,gram", "--dataset", "ring2d,ring3d", "--seeds",
                                             "0,1,2,3,4", "--out", str(tmp_path)])
     cells = sweep.plan(args).cells
-    tasks = stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=1024, mixed_widths=True)
+    tasks = stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=1024)
     assert [len(t.cells) for t in tasks] == [60] * 4
     assert all({c.config.width for c in t.cells} == {20, 100, 200} for t in tasks)
-    assert len(stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=20, mixed_widths=True)) == 12
+    assert len(stack_tasks("stability", cells, cells, lambda d: None, (), max_stack=20)) == 12
     gpu = Placement(devices=("cuda:0",), jobs_per_device=None)
     assert gpu.fitted(24).jobs_per_device == 1 and gpu.fitted(3).jobs_per_device == 1  # one process per GPU
     assert Placement(devices=("cuda:0",), jobs_per_device=2).fitted(24).jobs_per_device == 2

@@ -8,7 +8,8 @@ which are rasterised at `DPI` (thousands of points as vector paths make PDFs of 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,7 +17,9 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+import objectives
 from cli.options import DEFAULT_FIGURE_FORMATS, FIGURE_FORMATS
+from metrics import catalog
 
 DATA_COLOUR, SAMPLE_COLOUR = "tab:blue", "tab:orange"
 FAIL_COLOUR = "tab:red"
@@ -51,6 +54,32 @@ def save_figure(fig: plt.Figure, path: Path | str, formats: Sequence[str] | None
         written.append(target)
     plt.close(fig)
     return written[0]
+
+
+def draw_all(jobs: Sequence[Callable[[], object]]) -> list[object]:
+    """Run independent figure-drawing ``jobs`` (each writes its own files) on every core this
+    process may use, started in the order given (put the longest first), and return their
+    results in that order: laying out and saving hundreds of figures is CPU-bound matplotlib
+    work, about two minutes on one core for the ring experiment's two data sets."""
+    workers = min(len(jobs), len(os.sched_getaffinity(0)))
+    if workers <= 1:
+        return [job() for job in jobs]
+    from joblib import Parallel, delayed  # worker processes: matplotlib holds the GIL
+    state = (objectives.loaded_plugins(), dict(catalog.REGISTRY))
+    return Parallel(n_jobs=workers)(delayed(_as_in_parent)(state, job) for job in jobs)
+
+
+def _as_in_parent(state: tuple[tuple[str, ...], dict[str, catalog.Metric]], job: Callable[[], object]) -> object:
+    """``job`` in a fresh worker process, after it loads the parent's plugins (their objectives,
+    data sets, metrics) and registers every metric the parent's catalog has (one registered
+    in code, not by a plugin, too): a figure of a registered metric is drawn wherever it runs."""
+    plugins, metrics = state
+    for spec in plugins:
+        objectives.load_plugin(spec)
+    for key, metric in metrics.items():
+        if key not in catalog.REGISTRY:
+            catalog.register(metric)
+    return job()
 
 
 class _ReadableLogLocator(LogLocator):

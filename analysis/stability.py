@@ -31,8 +31,10 @@ success rule are in `metrics.ring`.
 """
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +42,7 @@ import pandas as pd
 import store
 from analysis.command import report_command
 from analysis.curves import draw_curves
-from analysis.figures import DEFAULT_FORMATS
+from analysis.figures import DEFAULT_FORMATS, draw_all
 from analysis.frames import (
     axis_name,
     by_setting_and_dataset,
@@ -138,6 +140,16 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     """Tables (and figures) of one setting's records on one data set, into ``out_dir``;
     returns the summary as markdown. Writes only below ``root`` (default ``out_dir``), never
     through a symbolic link (`core.files.ensure_dir`)."""
+    markdown, jobs = tables_and_figure_jobs(records, out_dir, figures, formats, root)
+    draw_all(jobs)
+    return markdown
+
+
+def tables_and_figure_jobs(records: list[store.Record], out_dir: Path, figures: bool = True,
+                           formats: Sequence[str] = DEFAULT_FORMATS, root: Path | None = None
+                           ) -> tuple[str, list[Callable[[], object]]]:
+    """`write_report`'s tables, written, and its figures as jobs for `analysis.figures.draw_all`
+    (longest first), so that the figures of several data sets share the machine's cores."""
     df = frame(records)
     axes = grid_axes(df, records)
     root = out_dir if root is None else root
@@ -154,14 +166,15 @@ def write_report(records: list[store.Record], out_dir: Path, figures: bool = Tru
     caption = (f"Per objective over all {df['cell'].nunique()} cells and seeds {seeds}: success rate with its "
                f"95% Wilson interval; metrics as mean ± std over all runs; {where}. {SUCCESS_RULE}.")
     markdown = write_table(shown, numbers, tables, "summary", caption, comment=comment)
+    jobs = []
     if figures:
         ensure_dir(root, figs / "traces")
-        draw_heatmaps(df, axes, figs, formats)
-        draw_sample_grids(df, axes, dataset, figs, formats)
-        draw_cell_traces(df, figs / "traces", formats)
-        draw_curves(records, figs, formats)  # metrics over steps, where runs have them
+        jobs = [partial(draw_heatmaps, df, axes, figs, formats),
+                partial(draw_cell_traces, df, figs / "traces", formats),
+                partial(draw_sample_grids, df, axes, dataset, figs, formats),
+                partial(draw_curves, records, figs, formats)]  # metrics over steps, where runs have them
     header = f"## {dataset_words(dataset)}: {len(df)} runs over {' x '.join(map(axis_name, axes)) or 'one cell'}\n\n"
-    return header + markdown + f"\nfigures: {figs}\ntables: {tables}"
+    return header + markdown + f"\nfigures: {figs}\ntables: {tables}", jobs
 
 
 def report(root: Path, out: Path | None = None, figures: bool = True, prog: str = "analysis.stability",
@@ -172,13 +185,17 @@ def report(root: Path, out: Path | None = None, figures: bool = True, prog: str 
     records = read_sweep(root, "stability", prog)
     if not records:
         return None
-    texts = []
+    texts, jobs = [], []  # jobs: each data set's figure jobs, longest first
     for runs in by_setting_and_dataset(records):
         try:
             root = out or store.setting_dir_of(runs[0])
-            texts.append(write_report(runs, group_dir(runs, out), figures, formats, root))
+            text, more = tables_and_figure_jobs(runs, group_dir(runs, out), figures, formats, root)
         except OutsideRoot as err:  # a symbolic link planted in a received results folder
             print(f"{prog}: skipping {runs[0].setting}/{runs[0].config['dataset']}: {err}", file=sys.stderr)
+            continue
+        texts.append(text)
+        jobs.append(more)
+    draw_all([job for jobs_of_rank in itertools.zip_longest(*jobs) for job in jobs_of_rank if job is not None])
     return "\n\n".join(texts)
 
 

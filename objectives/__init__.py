@@ -18,10 +18,10 @@ BUILTINS = ("gan", "mmdnet", "mmdgan", "gram", "wgangp")  # modules registering 
 ENTRY_POINT_GROUP = "gramharness.objectives"
 _INTERFACE = {"Diagnostic": "base", "NoiseSource": "base", "Objective": "base", "PluginError": "registry",
               "build": "registry", "get": "registry", "hyperparameters": "registry", "load_plugin": "registry",
-              "names": "registry", "register": "registry"}
+              "loaded_plugins": "registry", "names": "registry", "register": "registry"}
 
 __all__ = ["BUILTINS", "ENTRY_POINT_GROUP", "Diagnostic", "NoiseSource", "Objective", "PluginError", "build", "get",
-           "hyperparameters", "known_names", "load_plugin", "names", "register"]
+           "hyperparameters", "known_names", "load_plugin", "loaded_plugins", "names", "register"]
 
 
 def __getattr__(name: str) -> Any:

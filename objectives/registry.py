@@ -186,6 +186,11 @@ def load_plugin(spec: str) -> list[str]:
     return list(added)
 
 
+def loaded_plugins() -> tuple[str, ...]:
+    """The keys of every plugin loaded so far (`load_plugin` takes them), in load order."""
+    return tuple(_plugins)
+
+
 def _load_entry_points() -> None:
     """Register the objectives of installed packages' entry points (once).
 

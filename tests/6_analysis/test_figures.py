@@ -2,6 +2,8 @@
 overlapped, titles and captions in words, internals in comments, single-column figures."""
 from __future__ import annotations
 
+import functools
+import os
 import re
 
 import matplotlib.pyplot as plt
@@ -16,10 +18,21 @@ import store
 from analysis import process, report
 from analysis.curves import plot_curves
 from analysis.document import Figure, Heading, Table
-from analysis.figures import DPI, SINGLE_COLUMN, data_limit, label_log_axis
+from analysis.figures import DPI, SINGLE_COLUMN, data_limit, draw_all, label_log_axis
 from analysis.frames import cell_words, dataset_words
 from analysis.process import config_title
 from engine import RunConfig
+
+
+def test_figure_jobs_run_on_every_core_in_their_order(monkeypatch):
+    """`draw_all` runs each job once, in worker processes when the machine has several cores
+    (the parent's alone when it has one), and returns the results in the jobs' order."""
+    jobs = [functools.partial(str, i) for i in range(5)] + [os.getpid] * 2
+    results = draw_all(jobs)
+    assert results[:5] == ["0", "1", "2", "3", "4"]
+    assert (os.getpid() not in results[5:]) == (len(os.sched_getaffinity(0)) > 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert draw_all(jobs)[5:] == [os.getpid()] * 2
 
 
 def labelled_ticks(axis) -> list[str]:

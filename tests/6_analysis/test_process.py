@@ -217,6 +217,7 @@ def test_two_axis_sweep_over_hyperparameters(tmp_path, monkeypatch):
         saved[str(path)] = (fig.get_supxlabel(), fig.get_supylabel())
         return original(fig, path, *a, **kw)
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    monkeypatch.setattr(stability, "draw_all", lambda jobs: [job() for job in jobs])  # in this process, spied on
     stability.report(root)
     heatmap = root / "figures" / "heatmap_hq_fraction.png"
     assert_png(heatmap, 1_000)

@@ -9,6 +9,7 @@ which are rasterised at `DPI` (thousands of points as vector paths make PDFs of 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -64,9 +65,17 @@ def draw_all(jobs: Sequence[Callable[[], object]]) -> list[object]:
     workers = min(len(jobs), len(os.sched_getaffinity(0)))
     if workers <= 1:
         return [job() for job in jobs]
-    from joblib import Parallel, delayed  # worker processes: matplotlib holds the GIL
+    # Processes (matplotlib holds the GIL), fresh for each call so that none keeps the plugins
+    # and metrics of an earlier one; loky's, as the sweep's workers: they pickle partials and
+    # metric lambdas, and never run the caller's script again. Loky restarts a worker whose
+    # memory grew by 300 MB since its first job, which a sample grid's freed figures do: the
+    # job goes on in a fresh worker, and the warning it prints is no news to a user.
+    from joblib.externals.loky import ProcessPoolExecutor
     state = (objectives.loaded_plugins(), dict(catalog.REGISTRY))
-    return Parallel(n_jobs=workers)(delayed(_as_in_parent)(state, job) for job in jobs)
+    with warnings.catch_warnings(), ProcessPoolExecutor(workers) as pool:
+        warnings.filterwarnings("ignore", "A worker stopped while some jobs were given to the executor")
+        futures = [pool.submit(_as_in_parent, state, job) for job in jobs]
+        return [f.result() for f in futures]
 
 
 def _as_in_parent(state: tuple[tuple[str, ...], dict[str, catalog.Metric]], job: Callable[[], object]) -> object:

@@ -184,3 +184,12 @@ def test_installed_entry_points_reach_a_fresh_process(tmp_path):
     builtins = [n for n, cls in objectives.registry.REGISTRY.items() if cls.__module__.startswith("objectives.")]
     assert listed == [*builtins, "ep-module", "ep-class"], last
     assert "skipping objective entry point broken = extobj.missing: ModuleNotFoundError" in res.stderr
+
+
+def test_figure_workers_load_the_parents_plugins(tmp_path):
+    """A report's figures are drawn in worker processes where the machine has several cores
+    (`analysis.figures.draw_all`); each first loads the plugins the parent loaded, so what
+    they register (objectives, data sets, metrics) is there too."""
+    from analysis.figures import draw_all
+    objectives.load_plugin(str(write(tmp_path / "figure_moments.py", plugin_source("figure-moments"))))
+    assert all("figure-moments" in names for names in draw_all([objectives.registry.names] * 2))

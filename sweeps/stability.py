@@ -15,8 +15,8 @@ stopped; ``--force`` recomputes. Cells whose training diverges are recorded as
 the next run) and makes the exit code 1. At the end `analysis.stability` draws figures and
 tables into ``<out>/stability/<setting>/<dataset>/``.
 
-Cells of one objective that differ only in seed and noise dimension train together as one
-batched model (``--max-stack``; see `engine.trainer`). Which cells share a stack follows
+Cells of one objective that differ only in seed, noise dimension and generator width train
+together as one batched model (``--max-stack``; see `engine.trainer`). Which cells share a stack follows
 from the grid and ``--max-stack`` alone, so ``--jobs`` and interruptions never change a
 number; ``--max-stack`` does (up to float rounding), and each record names its stack.
 Ctrl-C or SIGTERM stops the workers and exits (130/143); rerun to resume: each unfinished
